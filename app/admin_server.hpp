@@ -1,0 +1,28 @@
+// The health endpoints on --healthz-port: GET /healthz (alive), GET /readyz (200 once the first
+// configuration serves, 503 before and while draining). Runs on the main thread's io_context.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace strait::app {
+
+class AdminServer {
+ public:
+  // Throws std::runtime_error when the address cannot be bound.
+  AdminServer(boost::asio::io_context& io, const std::string& address, uint16_t port,
+              const std::atomic<bool>& ready);
+  ~AdminServer();
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace strait::app

@@ -1,0 +1,40 @@
+// Command-line flags. Names follow ingress-nginx's where one exists, so an operator's args carry
+// over. Parsing never exits: it returns an error naming the flag, and main() exits 2.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/translator.hpp"
+#include "proxy/proxy_options.hpp"
+
+namespace strait::app {
+
+struct Options {
+  std::vector<std::string> manifests;
+  uint16_t https_port = 8443;
+  uint16_t healthz_port = 10254;
+  std::string healthz_host;  // empty: same as --bind-address
+  std::chrono::milliseconds shutdown_grace_period{30000};
+  proxy::ProxyOptions proxy;
+  controller::TranslateOptions translate;
+  bool help = false;
+  bool version = false;
+};
+
+struct ParseResult {
+  Options options;
+  std::string error;  // one line naming the flag; empty on success
+};
+
+ParseResult parse_command_line(const std::vector<std::string>& args);
+std::string usage();
+
+// "1m", "512k", "8m", "1g", "1048576" -> bytes (nginx size syntax). nullopt when malformed.
+std::optional<uint64_t> parse_size(std::string_view text);
+// "60", "60s", "500ms", "2m" -> duration (bare numbers are seconds, like ingress-nginx's).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace strait::app

@@ -1,0 +1,161 @@
+#include "app/file_source.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "strait/log.hpp"
+
+namespace strait::app {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
+                                IN_MOVED_FROM | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+// Editors and kubectl-style tools write a file in several steps; wait for this much quiet
+// before reading so a half-written file is rarely seen (and harmless if it is: it fails to
+// parse and the file's previous objects stay).
+constexpr int kDebounceMs = 50;
+}  // namespace
+
+FileSource::FileSource(std::vector<std::string> paths, controller::TranslateOptions options,
+                       Publish publish)
+    : paths_(std::move(paths)), options_(std::move(options)), publish_(std::move(publish)) {}
+
+FileSource::~FileSource() { stop(); }
+
+void FileSource::load_initial() { rescan(); }
+
+bool FileSource::rescan() {
+  std::vector<std::string> errors;
+  std::vector<std::string> files = controller::expand_manifest_paths(paths_, errors);
+  for (const auto& e : errors) log_warning(e);
+
+  std::set<std::string> present(files.begin(), files.end());
+  bool changed = false;
+  for (const auto& known : manifests_.files()) {
+    if (present.count(known) == 0) {
+      manifests_.remove_file(known);
+      stamps_.erase(known);
+      log_info("manifest " + known + " removed");
+      changed = true;
+    }
+  }
+  for (const auto& file : files) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) continue;
+    FileStamp stamp{static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                        static_cast<uint64_t>(st.st_mtim.tv_nsec),
+                    static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_ino),
+                    static_cast<uint64_t>(st.st_dev)};
+    auto it = stamps_.find(file);
+    if (it != stamps_.end() && it->second == stamp) continue;
+    stamps_[file] = stamp;
+    controller::ManifestFile result = manifests_.load(file);
+    for (const auto& n : result.notices) log_info(n);
+    if (!result.ok) {
+      for (const auto& e : result.errors) log_error(e.to_string());
+      log_warning("manifest " + file + " rejected; its previously loaded objects stay in force");
+      continue;
+    }
+    changed = true;
+  }
+  if (!changed && last_) return false;
+
+  controller::ManifestSet::Merged merged = manifests_.merged();
+  for (const auto& w : merged.warnings) log_warning(w);
+  controller::Translation translation = controller::translate(merged.store, options_);
+  // Log each distinct warning once, not again on every unrelated change.
+  std::set<std::string> warnings;
+  for (const auto& w : translation.warnings) {
+    std::string line = w.object + ": " + w.message;
+    if (last_warnings_.count(line) == 0) log_warning(line);
+    warnings.insert(std::move(line));
+  }
+  last_warnings_ = std::move(warnings);
+  if (last_ && equivalent(*last_, *translation.snapshot)) return false;
+  translation.snapshot->version = ++version_;
+  last_ = translation.snapshot;
+  log_info("configuration " + std::to_string(version_) + ": " +
+           std::to_string(merged.store.ingresses.size()) + " ingresses, " +
+           std::to_string(translation.snapshot->clusters.size()) + " backends");
+  publish_(last_);
+  return true;
+}
+
+void FileSource::watch_directories() {
+  auto watch = [this](const fs::path& dir) {
+    std::string d = dir.string();
+    if (watched_dirs_.count(d)) return;
+    if (::inotify_add_watch(inotify_fd_, d.c_str(), kWatchMask) >= 0) watched_dirs_.insert(d);
+  };
+  for (const auto& p : paths_) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      watch(p);
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+           it.increment(ec)) {
+        if (it->is_directory(ec)) watch(it->path());
+      }
+    } else {
+      // A file: watch its directory, which also sees the file replaced by rename (editors,
+      // ConfigMap volume updates).
+      fs::path parent = fs::absolute(p, ec).parent_path();
+      watch(parent);
+    }
+  }
+}
+
+void FileSource::start_watching() {
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd_ < 0) {
+    log_error("inotify unavailable: manifest changes will not be applied live");
+    return;
+  }
+  if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) return;
+  watch_directories();
+  thread_ = std::thread([this] { run(); });
+}
+
+void FileSource::run() {
+  alignas(inotify_event) char buf[16384];
+  while (true) {
+    pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) continue;
+    if (fds[1].revents) return;
+    // Drain, then keep draining until the directory has been quiet for kDebounceMs.
+    do {
+      while (::read(inotify_fd_, buf, sizeof buf) > 0) {
+      }
+      fds[0].revents = 0;
+      if (::poll(fds, 2, kDebounceMs) < 0) break;
+      if (fds[1].revents) return;
+    } while (fds[0].revents);
+    watch_directories();  // new subdirectories
+    try {
+      rescan();
+    } catch (const std::exception& e) {
+      log_error(std::string("applying manifest changes failed: ") + e.what());
+    }
+  }
+}
+
+void FileSource::stop() {
+  if (stop_pipe_[1] >= 0) {
+    char c = 1;
+    ssize_t ignored = ::write(stop_pipe_[1], &c, 1);
+    (void)ignored;
+  }
+  if (thread_.joinable()) thread_.join();
+  for (int* fd : {&inotify_fd_, &stop_pipe_[0], &stop_pipe_[1]}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+}  // namespace strait::app

@@ -1,0 +1,133 @@
+#include "controller/clusters.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+namespace strait::controller {
+namespace {
+
+bool parse_ip(const std::string& text, bool v6, IpAddress& out) {
+  out = IpAddress{};
+  out.v6 = v6;
+  return inet_pton(v6 ? AF_INET6 : AF_INET, text.c_str(), out.bytes.data()) == 1;
+}
+
+std::string endpoint_text(const IpAddress& ip, uint16_t port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(ip.v6 ? AF_INET6 : AF_INET, ip.bytes.data(), buf, sizeof buf);
+  std::string host = ip.v6 ? "[" + std::string(buf) + "]" : std::string(buf);
+  return host + ":" + std::to_string(port);
+}
+
+// The slice port carrying `service_port`: EndpointSlice ports are named like the Service port
+// they serve (unnamed "" matches an unnamed or absent name).
+const EndpointPort* slice_port_for(const EndpointSlice& slice, const ServicePort& service_port) {
+  for (const EndpointPort& p : slice.ports) {
+    if (p.name.value_or("") == service_port.name && p.port && *p.port >= 1 && *p.port <= 65535) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Cluster build_cluster(const Store& store, const Service& service, const ServicePort& port,
+                      std::string name) {
+  Cluster cluster;
+  cluster.name = std::move(name);
+  if (service.type == "ExternalName") {
+    cluster.external_name = service.external_name;
+    cluster.external_port = static_cast<uint16_t>(port.port);
+    return cluster;
+  }
+  std::vector<Endpoint> ready;
+  std::vector<Endpoint> draining;  // serving and terminating: used only when none is ready
+  for (const EndpointSlice* slice :
+       store.slices_for(service.metadata.namespace_, service.metadata.name)) {
+    bool v6 = slice->address_type == "IPv6";
+    if (!v6 && slice->address_type != "IPv4") continue;  // FQDN has no defined semantics
+    const EndpointPort* slice_port = slice_port_for(*slice, port);
+    if (slice_port == nullptr) continue;
+    for (const SliceEndpoint& e : slice->endpoints) {
+      const EndpointConditions& c = e.conditions;
+      std::vector<Endpoint>* into = c.is_ready()                           ? &ready
+                                    : c.is_serving() && c.is_terminating() ? &draining
+                                                                           : nullptr;
+      if (into == nullptr) continue;
+      for (const std::string& address : e.addresses) {
+        Endpoint ep;
+        if (!parse_ip(address, v6, ep.ip)) continue;
+        ep.port = static_cast<uint16_t>(*slice_port->port);
+        into->push_back(std::move(ep));
+      }
+    }
+  }
+  std::vector<Endpoint>& chosen = ready.empty() ? draining : ready;
+  // Sorted and unique: the same pods give the same cluster whatever the slice layout.
+  auto key = [](const Endpoint& e) { return std::tie(e.ip.v6, e.ip.bytes, e.port); };
+  std::sort(chosen.begin(), chosen.end(),
+            [&](const Endpoint& a, const Endpoint& b) { return key(a) < key(b); });
+  chosen.erase(std::unique(chosen.begin(), chosen.end(),
+                           [&](const Endpoint& a, const Endpoint& b) { return key(a) == key(b); }),
+               chosen.end());
+  for (Endpoint& e : chosen) e.text = endpoint_text(e.ip, e.port);
+  cluster.endpoints = std::move(chosen);
+  return cluster;
+}
+
+int32_t ClusterTable::add(const Service& service, const ServicePort& port, std::string name) {
+  if (auto it = index_.find(name); it != index_.end()) return it->second;
+  auto index = static_cast<int32_t>(clusters_.size());
+  index_.emplace(name, index);
+  clusters_.push_back(std::make_shared<const Cluster>(build_cluster(store_, service, port, name)));
+  return index;
+}
+
+int32_t ClusterTable::resolve(const std::string& ns, const IngressServiceBackend& backend,
+                              const std::string& who) {
+  const Service* service = store_.find_service(ns, backend.name);
+  if (service == nullptr) {
+    warnings_.push_back({who, "backend Service " + ns + "/" + backend.name + " not found"});
+    return kBackendUnavailable;
+  }
+  const ServicePort* port = nullptr;
+  std::string port_label;
+  for (const ServicePort& p : service->ports) {
+    if (backend.port.number ? p.port == *backend.port.number
+                            : backend.port.name && p.name == *backend.port.name) {
+      port = &p;
+      break;
+    }
+  }
+  port_label =
+      backend.port.number ? std::to_string(*backend.port.number) : backend.port.name.value_or("");
+  if (port == nullptr) {
+    warnings_.push_back({who, "backend Service " + ns + "/" + backend.name + " has no port " +
+                                  (backend.port.number ? port_label : "\"" + port_label + "\"")});
+    return kBackendUnavailable;
+  }
+  return add(*service, *port, ns + "/" + backend.name + ":" + port_label);
+}
+
+int32_t ClusterTable::resolve_default_service(const std::string& ns_name) {
+  std::string who = "Service " + ns_name;
+  size_t slash = ns_name.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == ns_name.size()) {
+    warnings_.push_back({who, "default backend service must be \"namespace/name\""});
+    return kBackendUnavailable;
+  }
+  const Service* service = store_.find_service(ns_name.substr(0, slash), ns_name.substr(slash + 1));
+  if (service == nullptr || service->ports.empty()) {
+    warnings_.push_back({who, service == nullptr ? "default backend service not found"
+                                                 : "default backend service has no ports"});
+    return kBackendUnavailable;
+  }
+  const ServicePort& port = service->ports.front();
+  return add(*service, port, ns_name + ":" + std::to_string(port.port));
+}
+
+}  // namespace strait::controller

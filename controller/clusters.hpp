@@ -1,0 +1,41 @@
+// Resolving Ingress backends (Service + port) to Clusters of endpoint addresses.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "controller/translator.hpp"
+
+namespace strait::controller {
+
+// The endpoints of one Service port: addresses from the Service's EndpointSlices (ready ones;
+// serving+terminating ones only when none is ready), or the external name of an ExternalName
+// Service. `name` becomes Cluster::name.
+Cluster build_cluster(const Store& store, const Service& service, const ServicePort& port,
+                      std::string name);
+
+// The clusters of one translation, deduplicated by name ("ns/svc:port").
+class ClusterTable {
+ public:
+  ClusterTable(const Store& store, std::vector<Warning>& warnings)
+      : store_(store), warnings_(warnings) {}
+
+  // A cluster index, or kBackendUnavailable with a warning on `who` naming what is missing.
+  int32_t resolve(const std::string& ns, const IngressServiceBackend& backend,
+                  const std::string& who);
+  // The --default-backend-service ("ns/name", first Service port).
+  int32_t resolve_default_service(const std::string& ns_name);
+
+  std::vector<std::shared_ptr<const Cluster>> take() { return std::move(clusters_); }
+
+ private:
+  int32_t add(const Service& service, const ServicePort& port, std::string name);
+
+  const Store& store_;
+  std::vector<Warning>& warnings_;
+  std::unordered_map<std::string, int32_t> index_;
+  std::vector<std::shared_ptr<const Cluster>> clusters_;
+};
+
+}  // namespace strait::controller

@@ -1,0 +1,18 @@
+// equivalent(): lets the publisher skip a Snapshot that routes exactly like the current one
+// (most store events change nothing a request can observe).
+#include "strait/snapshot.hpp"
+
+namespace strait {
+
+bool equivalent(const Snapshot& a, const Snapshot& b) {
+  if (a.clusters.size() != b.clusters.size()) return false;
+  for (size_t i = 0; i < a.clusters.size(); ++i) {
+    const auto& x = a.clusters[i];
+    const auto& y = b.clusters[i];
+    if (x != y && (!x || !y || !(*x == *y))) return false;
+  }
+  return a.exact_hosts == b.exact_hosts && a.wildcard_hosts == b.wildcard_hosts &&
+         a.catch_all == b.catch_all;
+}
+
+}  // namespace strait

@@ -1,0 +1,220 @@
+#include "controller/translator.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "controller/clusters.hpp"
+#include "controller/validate.hpp"
+
+namespace strait::controller {
+namespace {
+
+// One host's routes while Ingresses are merged into it. Ordered maps give a deterministic route
+// order, so equal inputs give equal Snapshots.
+struct HostBuilder {
+  std::string host;
+  std::map<std::string, Route, std::less<>> exact;   // key: path as written
+  std::map<std::string, Route, std::less<>> prefix;  // key: prefix_key(path)
+  std::optional<int32_t> fallback;
+  std::string fallback_ingress;
+};
+
+std::string ingress_key(const Ingress& ing) {
+  return ing.metadata.namespace_ + "/" + ing.metadata.name;
+}
+
+// Oldest first: creationTimestamp (RFC 3339 UTC compares as text), then namespace/name. Objects
+// without a timestamp (manifests on disk) sort after the ones the API server dated.
+bool older(const Ingress* a, const Ingress* b) {
+  const ObjectMeta& x = a->metadata;
+  const ObjectMeta& y = b->metadata;
+  auto rank = [](const ObjectMeta& m) {
+    return std::tuple<bool, const std::string&, const std::string&, const std::string&>(
+        m.creation_timestamp.empty(), m.creation_timestamp, m.namespace_, m.name);
+  };
+  return rank(x) < rank(y);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+class Translator {
+ public:
+  Translator(const Store& store, const TranslateOptions& options)
+      : store_(store), options_(options), clusters_(store, warnings_) {}
+
+  void add_ingress(const Ingress& ing);
+  Translation finish();
+
+ private:
+  HostBuilder& host_for(const std::string& host);
+  void add_route(HostBuilder& vh, Route route, const std::string& who);
+  int32_t resolve(const Ingress& ing, const IngressBackend& backend, const std::string& who);
+
+  const Store& store_;
+  const TranslateOptions& options_;
+  std::vector<Warning> warnings_;
+  ClusterTable clusters_;
+  std::map<std::string, HostBuilder> exact_hosts_;
+  std::map<std::string, HostBuilder> wildcard_hosts_;
+  HostBuilder catch_all_;
+};
+
+HostBuilder& Translator::host_for(const std::string& raw) {
+  if (raw.empty()) return catch_all_;
+  std::string host = lower(raw);
+  bool wildcard = host.starts_with("*.");
+  auto& hosts = wildcard ? wildcard_hosts_ : exact_hosts_;
+  HostBuilder& vh = hosts[wildcard ? host.substr(2) : host];
+  vh.host = host;
+  return vh;
+}
+
+void Translator::add_route(HostBuilder& vh, Route route, const std::string& who) {
+  bool exact = route.type == PathType::Exact;
+  auto& routes = exact ? vh.exact : vh.prefix;
+  std::string key(exact ? std::string_view(route.path) : prefix_key(route.path));
+  auto it = routes.find(key);
+  if (it == routes.end()) {
+    routes.emplace(std::move(key), std::move(route));
+    return;
+  }
+  Route& held = it->second;
+  if (held.path == route.path) {
+    // Ingresses arrive oldest first, so the held route is the older one.
+    warnings_.push_back({who, std::string(exact ? "Exact" : "Prefix") + " path " + route.path +
+                                  " on host " + (vh.host.empty() ? "(any)" : vh.host) +
+                                  " is already defined by Ingress " + held.ingress +
+                                  " (older); ignored"});
+    return;
+  }
+  // "/foo" and "/foo/" match the same requests; the longer written path wins (API docs).
+  if (route.path.size() > held.path.size()) held = std::move(route);
+}
+
+int32_t Translator::resolve(const Ingress& ing, const IngressBackend& backend,
+                            const std::string& who) {
+  if (!backend.service) {
+    warnings_.push_back({who, "resource backends are not supported; answering 503"});
+    return kBackendUnavailable;
+  }
+  return clusters_.resolve(ing.metadata.namespace_, *backend.service, who);
+}
+
+void Translator::add_ingress(const Ingress& ing) {
+  const std::string who = "Ingress " + ingress_key(ing);
+  // Validation issues skip only the part they concern; the rest of the Ingress still routes.
+  std::vector<FieldIssue> issues = validate_ingress(ing);
+  for (const FieldIssue& issue : issues) {
+    warnings_.push_back({who, "invalid " + issue.field + ": " + issue.reason + "; ignored"});
+  }
+  auto invalid = [&](const std::string& field) {
+    return std::any_of(issues.begin(), issues.end(),
+                       [&](const FieldIssue& i) { return field_under(i.field, field); });
+  };
+
+  const bool has_default = ing.spec.default_backend && !invalid("spec.defaultBackend");
+  std::optional<int32_t> default_cluster;  // resolved only if some host takes it
+  auto claim_fallback = [&](HostBuilder& vh) {
+    if (!has_default || vh.fallback) return;
+    if (!default_cluster) default_cluster = resolve(ing, *ing.spec.default_backend, who);
+    vh.fallback = *default_cluster;
+    vh.fallback_ingress = ingress_key(ing);
+  };
+
+  if (ing.spec.rules.empty()) claim_fallback(catch_all_);
+  for (size_t i = 0; i < ing.spec.rules.size(); ++i) {
+    const IngressRule& rule = ing.spec.rules[i];
+    const std::string rule_field = field_index("spec.rules", i);
+    if (invalid(field_child(rule_field, "host"))) continue;
+    HostBuilder& vh = host_for(rule.host);
+    claim_fallback(vh);
+    if (!rule.http) continue;
+    for (size_t j = 0; j < rule.http->paths.size(); ++j) {
+      if (invalid(field_index(field_child(rule_field, "http.paths"), j))) continue;
+      const HTTPIngressPath& p = rule.http->paths[j];
+      Route route;
+      route.type = p.path_type == "Exact" ? PathType::Exact : PathType::Prefix;
+      // ImplementationSpecific may omit the path: it then means every path.
+      route.path = p.path.value_or("").empty() ? "/" : *p.path;
+      route.cluster = resolve(ing, p.backend, who);
+      route.ingress = ingress_key(ing);
+      add_route(vh, std::move(route), who);
+    }
+  }
+}
+
+VirtualHost build_host(HostBuilder&& b, int32_t default_fallback) {
+  VirtualHost vh;
+  vh.host = std::move(b.host);
+  for (auto* routes : {&b.exact, &b.prefix}) {
+    bool exact = routes == &b.exact;
+    for (auto& [key, route] : *routes) {
+      (exact ? vh.exact : vh.prefix).emplace(key, static_cast<uint32_t>(vh.routes.size()));
+      vh.routes.push_back(std::move(route));
+    }
+  }
+  vh.fallback = b.fallback.value_or(default_fallback);
+  if (b.fallback) vh.fallback_ingress = std::move(b.fallback_ingress);
+  return vh;
+}
+
+Translation Translator::finish() {
+  // The controller's default backend, resolved only when some host needs it.
+  std::optional<int32_t> controller_default;
+  auto default_fallback = [&](const HostBuilder& b) {
+    if (b.fallback) return *b.fallback;
+    if (!controller_default) {
+      controller_default =
+          options_.default_backend_service.empty()
+              ? kBackendNotFound
+              : clusters_.resolve_default_service(options_.default_backend_service);
+    }
+    return *controller_default;
+  };
+  auto snapshot = std::make_shared<Snapshot>();
+  for (auto& [key, b] : exact_hosts_) {
+    int32_t fb = default_fallback(b);
+    snapshot->exact_hosts.emplace(key, build_host(std::move(b), fb));
+  }
+  for (auto& [key, b] : wildcard_hosts_) {
+    int32_t fb = default_fallback(b);
+    snapshot->wildcard_hosts.emplace(key, build_host(std::move(b), fb));
+  }
+  int32_t fb = default_fallback(catch_all_);
+  snapshot->catch_all = build_host(std::move(catch_all_), fb);
+  snapshot->clusters = clusters_.take();
+
+  // The same problem found twice (one Service named by two paths) is reported once.
+  std::vector<Warning> unique;
+  for (Warning& w : warnings_) {
+    if (std::find(unique.begin(), unique.end(), w) == unique.end()) unique.push_back(std::move(w));
+  }
+  return {std::move(snapshot), std::move(unique)};
+}
+
+}  // namespace
+
+std::string_view prefix_key(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+Translation translate(const Store& store, const TranslateOptions& options) {
+  std::vector<const Ingress*> ours;
+  for (const auto& [key, ing] : store.ingresses) {
+    if (is_ours(ing, store, options)) ours.push_back(&ing);
+  }
+  std::sort(ours.begin(), ours.end(), older);
+  Translator t(store, options);
+  for (const Ingress* ing : ours) t.add_ingress(*ing);
+  return t.finish();
+}
+
+}  // namespace strait::controller

@@ -1,0 +1,619 @@
+#include "proxy/client_connection.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+
+#include "proxy/head_writer.hpp"
+
+namespace strait::proxy {
+namespace {
+
+constexpr size_t kInitialBuffer = 16 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::chrono::milliseconds kLinger{2000};
+
+using error_code = boost::system::error_code;
+
+tcp::endpoint to_asio(const Endpoint& e) {
+  if (e.ip.v6) {
+    asio::ip::address_v6::bytes_type b;
+    std::memcpy(b.data(), e.ip.bytes.data(), 16);
+    return {asio::ip::address_v6(b), e.port};
+  }
+  asio::ip::address_v4::bytes_type b;
+  std::memcpy(b.data(), e.ip.bytes.data(), 4);
+  return {asio::ip::address_v4(b), e.port};
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      buffer_(new char[kInitialBuffer]),
+      capacity_(kInitialBuffer) {
+  error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  client_ip_ = ec ? "0.0.0.0" : remote.address().to_string();
+  auto local = socket_.local_endpoint(ec);
+  server_port_ = ec ? "0" : std::to_string(local.port());
+  socket_.set_option(tcp::no_delay(true), ec);
+  write_buffers_.reserve(3 * 16 + 2);
+  worker_.register_connection(this);
+}
+
+ClientConnection::~ClientConnection() { worker_.unregister_connection(this); }
+
+void ClientConnection::start() { read_head(); }
+
+void ClientConnection::consume(size_t n) {
+  begin_ += n;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+bool ClientConnection::make_room() {
+  if (end_ < capacity_) return true;
+  if (begin_ > 0) {
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    return true;
+  }
+  // Only a request head may need more than the initial buffer; bound it by the head limit.
+  size_t limit = worker_.options().limits.max_head + 1024;
+  if (capacity_ >= limit) return false;
+  size_t grown = std::min(capacity_ * 2, limit);
+  std::unique_ptr<char[]> bigger(new char[grown]);
+  std::memcpy(bigger.get(), buffer_.get(), end_);
+  buffer_ = std::move(bigger);
+  capacity_ = grown;
+  return true;
+}
+
+// ---- request head ------------------------------------------------------------------------
+
+void ClientConnection::read_head() {
+  if (buffered() > 0) {
+    parse_request(buffered_data(), buffered(), worker_.options().limits, request_);
+    if (request_.status == ParseStatus::Complete) return handle_request();
+    if (request_.status == ParseStatus::Error) return reject(request_.error_status, request_.error);
+  } else if (worker_.draining()) {
+    return close();
+  }
+  bool idle = buffered() == 0;
+  phase_ = idle ? Phase::Idle : Phase::ReadHead;
+  const auto& o = worker_.options();
+  set_deadline(idle && requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout);
+  if (!make_room()) return reject(431, "request head too large");
+  socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
+                          [self = shared_from_this()](const error_code& ec, size_t n) {
+                            if (ec) return self->close();  // client went away or timed out
+                            self->end_ += n;
+                            self->read_head();
+                          });
+}
+
+void ClientConnection::handle_request() {
+  const ProxyOptions& o = worker_.options();
+  request_start_ = std::chrono::steady_clock::now();
+  ++requests_;
+  attempts_ = 0;
+  reused_upstream_ = false;
+  request_body_started_ = false;
+  sent_continue_ = false;
+  response_started_ = false;
+  response_status_ = 0;
+  response_bytes_ = 0;
+  upstream_addr_.clear();
+  upstream_name_.clear();
+  keep_alive_ = request_.keep_alive && requests_ < o.keepalive_requests;
+  request_has_body_ = request_.framing != BodyFraming::None;
+  worker_.make_request_id(request_id_);
+
+  head_consumed_ = false;
+  if (o.access_log) {
+    // Everything the log line needs from the request head, copied now: the head's bytes are
+    // released while the body streams.
+    log_prefix_.clear();
+    log_prefix_.append(client_ip_);
+    log_prefix_.append(" - - [");
+    log_prefix_.append(worker_.http_date());
+    log_prefix_.append("] \"");
+    log_prefix_.append(request_.method);
+    log_prefix_.push_back(' ');
+    log_prefix_.append(request_.target);
+    log_prefix_.append(request_.version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+  }
+
+  if (request_.framing == BodyFraming::Length && o.proxy_body_size != 0 &&
+      request_.content_length > o.proxy_body_size)
+    return reject(413, "request body larger than proxy-body-size");
+
+  snapshot_ = worker_.snapshot();
+  if (!snapshot_) return respond_local(503, true);
+  RouteMatch match = route_request(*snapshot_.get(), request_.authority, request_.path);
+  if (match.backend < 0) {
+    // Answer ourselves. A request body we will not read forces the connection closed.
+    return respond_local(match.backend == kBackendNotFound ? 404 : 503, request_has_body_);
+  }
+  cluster_ = match.backend;
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  upstream_name_ = cluster.name;
+  if (cluster.endpoints.empty() && cluster.external_name.empty())
+    return respond_local(503, request_has_body_);
+  endpoint_index_ = worker_.next_round_robin(cluster_);
+
+  request_body_.reset(request_.framing, request_.content_length,
+                        request_.framing == BodyFraming::Chunked);
+  ForwardContext ctx{client_ip_, server_port_, "http",
+                     std::string_view(request_id_, sizeof request_id_)};
+  write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
+                              request_head_out_);
+  // The head is serialised; from here on only its size matters.
+  consume(request_.head_size);
+  head_consumed_ = true;
+  pick_endpoint_and_connect();
+}
+
+// ---- upstream connection -----------------------------------------------------------------
+
+void ClientConnection::pick_endpoint_and_connect() {
+  phase_ = Phase::Upstream;
+  ++attempts_;
+  upstream_eof_ = false;
+  upstream_error_ = {};
+  upstream_start_ = std::chrono::steady_clock::now();
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  if (!cluster.external_name.empty()) return connect_external(cluster);
+  const Endpoint& endpoint = cluster.endpoints[endpoint_index_ % cluster.endpoints.size()];
+  endpoint_ = &endpoint;
+  upstream_addr_ = endpoint.text;
+  if (auto pooled = worker_.pool().take(endpoint.text)) {
+    upstream_ = std::move(pooled);
+    upstream_->owner = shared_from_this();
+    reused_upstream_ = true;
+    return send_request_head();
+  }
+  connect_to(endpoint);
+}
+
+void ClientConnection::connect_to(const Endpoint& endpoint) {
+  reused_upstream_ = false;
+  upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
+  set_deadline(worker_.options().proxy_connect_timeout);
+  upstream_->socket.async_connect(
+      to_asio(endpoint),
+      [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+}
+
+void ClientConnection::connect_external(const Cluster& cluster) {
+  // ExternalName Services resolve by DNS when a connection is opened (pooled ones are reused).
+  std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
+  upstream_addr_ = key;
+  endpoint_ = nullptr;
+  if (auto pooled = worker_.pool().take(key)) {
+    upstream_ = std::move(pooled);
+    upstream_->owner = shared_from_this();
+    reused_upstream_ = true;
+    return send_request_head();
+  }
+  reused_upstream_ = false;
+  upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
+  set_deadline(worker_.options().proxy_connect_timeout);
+  auto resolver = std::make_shared<tcp::resolver>(worker_.io());
+  resolver->async_resolve(
+      cluster.external_name, std::to_string(cluster.external_port),
+      [self = shared_from_this(), resolver](const error_code& ec,
+                                            const tcp::resolver::results_type& results) {
+        if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
+        asio::async_connect(self->upstream_->socket, results,
+                            [self](const error_code& ec2, const tcp::endpoint&) {
+                              self->on_connected(ec2);
+                            });
+      });
+}
+
+void ClientConnection::on_connected(const error_code& ec) {
+  if (phase_ == Phase::Closed) return;
+  if (ec) return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
+  error_code ignored;
+  upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  upstream_->owner = shared_from_this();
+  send_request_head();
+}
+
+void ClientConnection::send_request_head() {
+  // The pooled connection's idle read stays posted and becomes the response read.
+  upstream_->ensure_read();
+  write_buffers_.clear();
+  write_buffers_.emplace_back(request_head_out_.data(), request_head_out_.size());
+  // Send whatever body bytes already arrived with the head in the same write.
+  if (!request_body_.done() && buffered() > 0) {
+    if (!request_body_.prepare(buffered_data(), buffered()))
+      return reject(400, request_body_.error());
+    for (const auto& b : request_body_.buffers()) write_buffers_.push_back(b);
+  } else {
+    request_body_.prepare(nullptr, 0);
+  }
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(upstream_->socket, write_buffers_,
+                    [self = shared_from_this()](const error_code& ec, size_t) {
+                      self->on_request_head_written(ec);
+                    });
+}
+
+void ClientConnection::on_request_head_written(const error_code& ec) {
+  if (phase_ == Phase::Closed) return;
+  if (ec) return upstream_failed(timed_out_ ? "send timeout" : "send failed", false);
+  if (request_body_.consumed() > 0) {
+    request_body_started_ = true;
+    consume(request_body_.consumed());
+  }
+  continue_request_body();
+}
+
+void ClientConnection::continue_request_body() {
+  if (request_body_.done()) return await_response_head();
+  const ProxyOptions& o = worker_.options();
+  if (o.proxy_body_size != 0 && request_body_.payload_bytes() > o.proxy_body_size) {
+    // A chunked body crossed the limit after part of it went upstream: abort both sides.
+    release_upstream(false);
+    return reject(413, "chunked request body larger than proxy-body-size");
+  }
+  if (request_.expect_continue && !sent_continue_) {
+    sent_continue_ = true;
+    set_deadline(o.proxy_send_timeout);
+    return asio::async_write(socket_, asio::buffer(kContinue),
+                             [self = shared_from_this()](const error_code& ec, size_t) {
+                               if (ec) return self->close();
+                               self->continue_request_body();
+                             });
+  }
+  if (buffered() > 0) return send_request_body_chunk();
+  phase_ = Phase::ReadBody;
+  set_deadline(o.client_body_timeout);
+  make_room();
+  socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
+                          [self = shared_from_this()](const error_code& ec, size_t n) {
+                            if (ec) {
+                              // The client went away (or stalled) mid-body: the upstream
+                              // request can not be completed.
+                              self->release_upstream(false);
+                              return self->close();
+                            }
+                            self->end_ += n;
+                            self->send_request_body_chunk();
+                          });
+}
+
+void ClientConnection::send_request_body_chunk() {
+  phase_ = Phase::Upstream;
+  if (!request_body_.prepare(buffered_data(), buffered())) {
+    release_upstream(false);
+    return reject(400, request_body_.error());
+  }
+  request_body_started_ = true;
+  if (request_body_.buffers().empty()) {
+    consume(request_body_.consumed());
+    return continue_request_body();
+  }
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(upstream_->socket, request_body_.buffers(),
+                    [self = shared_from_this()](const error_code& ec, size_t) {
+                      if (self->phase_ == Phase::Closed) return;
+                      if (ec) return self->upstream_failed("send failed", false);
+                      self->consume(self->request_body_.consumed());
+                      self->continue_request_body();
+                    });
+}
+
+// ---- response ----------------------------------------------------------------------------
+
+void ClientConnection::await_response_head() {
+  phase_ = Phase::Upstream;
+  set_deadline(worker_.options().proxy_read_timeout);
+  if (upstream_->available() > 0) return on_response_head();
+  if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
+  upstream_->ensure_read();
+}
+
+void ClientConnection::on_upstream_read(const error_code& ec, size_t n) {
+  if (phase_ == Phase::Closed) return;
+  if (ec) {
+    upstream_error_ = ec;
+    if (ec == asio::error::eof) upstream_eof_ = true;
+  }
+  if (phase_ == Phase::Respond) {
+    if (ec && ec != asio::error::eof) {
+      release_upstream(false);
+      return close();
+    }
+    return forward_response_body();
+  }
+  // Bytes or EOF that arrive while the request is still being sent wait in the upstream buffer.
+  if (phase_ != Phase::Upstream || !request_body_.done()) return;
+  if (n > 0 || upstream_->available() > 0) return on_response_head();
+  upstream_failed(timed_out_ ? "read timeout" : "upstream closed", false);
+}
+
+void ClientConnection::on_response_head() {
+  HeadLimits limits = worker_.options().limits;
+  limits.max_head = UpstreamConnection::kBufferSize - 1;
+  while (true) {
+    parse_response(upstream_->data(), upstream_->available(), limits, request_.head_method,
+                   response_);
+    if (response_.status == ParseStatus::Error) {
+      release_upstream(false);
+      return upstream_failed(response_.error, false);
+    }
+    if (response_.status == ParseStatus::Incomplete) {
+      if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
+      return upstream_->ensure_read();
+    }
+    // Interim responses (100 Continue and the like) are ours to absorb: the client got its own.
+    if (response_.status_code >= 100 && response_.status_code < 200 &&
+        response_.status_code != 101) {
+      upstream_->consume(response_.head_size);
+      if (upstream_->available() == 0) {
+        if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
+        return upstream_->ensure_read();
+      }
+      continue;
+    }
+    break;
+  }
+  if (response_.status_code == 101) {
+    // Upgrades (WebSocket) come with the WebSocket work; never half-switch a connection.
+    release_upstream(false);
+    return upstream_failed("upgrade not supported", false);
+  }
+  phase_ = Phase::Respond;
+  response_started_ = true;
+  response_status_ = response_.status_code;
+  response_keep_alive_ = response_.keep_alive;
+  bool client_http11 = request_.version_minor >= 1;
+  BodyFraming to_client = BodyFraming::None;
+  bool chunked_out = false;
+  switch (response_.framing) {
+    case BodyFraming::None:
+      break;
+    case BodyFraming::Length:
+      to_client = BodyFraming::Length;
+      break;
+    case BodyFraming::Chunked:
+    case BodyFraming::UntilClose:
+      // HTTP/1.1 clients keep their connection with chunked; HTTP/1.0 ones read until close.
+      chunked_out = client_http11;
+      to_client = client_http11 ? BodyFraming::Chunked : BodyFraming::UntilClose;
+      if (!client_http11) keep_alive_ = false;
+      break;
+  }
+  if (worker_.draining()) keep_alive_ = false;
+  response_body_.reset(response_.framing, response_.content_length, chunked_out);
+  write_client_response_head(response_, to_client, response_.content_length, !keep_alive_,
+                             keep_alive_ && !client_http11, worker_.http_date(),
+                             response_head_out_);
+  upstream_->consume(response_.head_size);
+  write_buffers_.clear();
+  write_buffers_.emplace_back(response_head_out_.data(), response_head_out_.size());
+  if (!response_body_.prepare(upstream_->data(), upstream_->available())) {
+    release_upstream(false);
+    return close();
+  }
+  for (const auto& b : response_body_.buffers()) write_buffers_.push_back(b);
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(socket_, write_buffers_,
+                    [self = shared_from_this()](const error_code& ec, size_t) {
+                      self->on_response_written(ec);
+                    });
+}
+
+void ClientConnection::forward_response_body() {
+  if (!response_body_.prepare(upstream_->data(), upstream_->available())) {
+    release_upstream(false);
+    return close();
+  }
+  if (response_body_.buffers().empty()) {
+    if (response_body_.done()) return finish_exchange();
+    if (upstream_eof_ || upstream_error_) {
+      if (response_.framing != BodyFraming::UntilClose) {
+        // The upstream closed before the body it announced was complete: the client can only
+        // learn that from a closed connection.
+        release_upstream(false);
+        return close();
+      }
+      response_body_.finish_at_eof();
+      if (response_body_.buffers().empty()) return finish_exchange();
+    } else {
+      set_deadline(worker_.options().proxy_read_timeout);
+      return upstream_->ensure_read();
+    }
+  }
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(socket_, response_body_.buffers(),
+                    [self = shared_from_this()](const error_code& ec, size_t) {
+                      self->on_response_written(ec);
+                    });
+}
+
+void ClientConnection::on_response_written(const error_code& ec) {
+  if (phase_ == Phase::Closed) return;
+  if (ec) {
+    release_upstream(false);
+    return close();
+  }
+  upstream_->consume(response_body_.consumed());
+  response_bytes_ += response_body_.consumed();
+  if (response_body_.done()) return finish_exchange();
+  if (upstream_eof_ && upstream_->available() == 0) {
+    if (response_.framing == BodyFraming::UntilClose) {
+      response_body_.finish_at_eof();
+      if (!response_body_.buffers().empty()) {
+        return asio::async_write(socket_, response_body_.buffers(),
+                                 [self = shared_from_this()](const error_code& e, size_t) {
+                                   self->on_response_written(e);
+                                 });
+      }
+      return finish_exchange();
+    }
+    release_upstream(false);
+    return close();
+  }
+  forward_response_body();
+}
+
+void ClientConnection::finish_exchange() {
+  append_access_log(response_status_, response_bytes_);
+  release_upstream(response_keep_alive_ && response_.framing != BodyFraming::UntilClose);
+  snapshot_.reset();
+  if (!keep_alive_ || worker_.draining()) return linger();
+  read_head();
+}
+
+void ClientConnection::release_upstream(bool reusable) {
+  if (!upstream_) return;
+  auto up = std::move(upstream_);
+  up->owner.reset();
+  if (reusable && up->available() == 0 && !upstream_eof_ && !upstream_error_) {
+    ++up->requests;
+    worker_.pool().give_back(std::move(up), worker_.now_ms());
+  } else {
+    up->close();
+  }
+}
+
+// ---- failures ------------------------------------------------------------------------------
+
+void ClientConnection::upstream_failed(const char* why, bool connect_phase) {
+  bool timed_out = timed_out_;
+  timed_out_ = false;
+  bool was_reused = reused_upstream_;
+  release_upstream(false);
+  if (response_started_) return close();
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  size_t endpoints = cluster.endpoints.size();
+  // A pooled connection the endpoint had already closed: the request never reached it when
+  // nothing came back, but only a request without side effects may be sent again.
+  bool stale_pooled = was_reused && !timed_out && request_.idempotent && !request_has_body_;
+  // A failed connect sent nothing, so another endpoint may take any request; after that only
+  // idempotent requests whose body we still hold are retried.
+  bool another_endpoint = endpoints > 1 && attempts_ < 2 &&
+                          (connect_phase || (request_.idempotent && !request_body_started_ &&
+                                             !request_has_body_ && !timed_out));
+  if (stale_pooled && attempts_ < 3) {
+    request_body_.reset(request_.framing, request_.content_length,
+                        request_.framing == BodyFraming::Chunked);
+    ++attempts_;
+    if (!cluster.external_name.empty()) return connect_external(cluster);
+    return connect_to(cluster.endpoints[endpoint_index_ % endpoints]);
+  }
+  if (another_endpoint && !request_body_started_) {
+    ++endpoint_index_;
+    request_body_.reset(request_.framing, request_.content_length,
+                        request_.framing == BodyFraming::Chunked);
+    return pick_endpoint_and_connect();
+  }
+  (void)why;
+  int status = timed_out ? 504 : 502;
+  respond_local(status, request_has_body_ && !request_body_.done());
+}
+
+void ClientConnection::reject(int status, const char* why) {
+  (void)why;
+  // A malformed request: answer, never forward, and close (the framing is in doubt).
+  keep_alive_ = false;
+  respond_local(status, true);
+}
+
+void ClientConnection::respond_local(int status, bool close_after) {
+  if (close_after || worker_.draining()) keep_alive_ = false;
+  response_status_ = status;
+  phase_ = Phase::Respond;
+  write_local_response(status, !keep_alive_, request_.head_method, worker_.http_date(),
+                       response_head_out_);
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(socket_, asio::buffer(response_head_out_),
+                    [self = shared_from_this(), status](const error_code& ec, size_t n) {
+                      if (ec) return self->close();
+                      self->append_access_log(status, n);
+                      self->snapshot_.reset();
+                      if (!self->keep_alive_) return self->linger();
+                      // Keep-alive: a bodiless request answered before it was forwarded
+                      // still has its head in the buffer.
+                      if (!self->head_consumed_) {
+                        self->consume(self->request_.head_size);
+                        self->head_consumed_ = true;
+                      }
+                      self->read_head();
+                    });
+}
+
+void ClientConnection::linger() {
+  // Half-close, then read and discard until the client closes (or a short deadline), so the
+  // response is not destroyed by a reset caused by unread request bytes.
+  phase_ = Phase::Linger;
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  begin_ = end_ = 0;
+  set_deadline(kLinger);
+  socket_.async_read_some(asio::buffer(buffer_.get(), capacity_),
+                          [self = shared_from_this()](const error_code& ec, size_t) {
+                            if (ec) return self->close();
+                            self->linger();
+                          });
+}
+
+void ClientConnection::close() {
+  if (phase_ == Phase::Closed) return;
+  phase_ = Phase::Closed;
+  clear_deadline();
+  release_upstream(false);
+  snapshot_.reset();
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+void ClientConnection::force_close() { close(); }
+
+void ClientConnection::close_if_idle() {
+  if (phase_ == Phase::Idle) close();
+}
+
+void ClientConnection::on_deadline() {
+  clear_deadline();
+  if (phase_ == Phase::Upstream && upstream_) {
+    // The upstream is too slow to connect, accept the request or answer: 504 to the client.
+    timed_out_ = true;
+    upstream_->close();
+    return;
+  }
+  // Client too slow (headers, body, reading our response), idle keep-alive over, or linger
+  // done: nothing more will come of this connection.
+  if (upstream_) upstream_->close();
+  error_code ignored;
+  socket_.close(ignored);
+}
+
+void ClientConnection::append_access_log(int status, uint64_t bytes_sent) {
+  AccessLog& log = worker_.access_log();
+  if (!log.enabled() || log_prefix_.empty()) return;
+  using namespace std::chrono;
+  auto now = steady_clock::now();
+  double request_time = duration<double>(now - request_start_).count();
+  std::string& out = log.buffer();
+  out.append(log_prefix_);
+  char tail[512];
+  int n = std::snprintf(tail, sizeof tail, "%d %llu %.3f [%s] %s %d %s\n", status,
+                        static_cast<unsigned long long>(bytes_sent), request_time,
+                        upstream_name_.empty() ? "-" : upstream_name_.c_str(),
+                        upstream_addr_.empty() ? "-" : upstream_addr_.c_str(),
+                        response_started_ ? response_status_ : 0,
+                        std::string(request_id_, sizeof request_id_).c_str());
+  if (n > 0) out.append(tail, std::min(static_cast<size_t>(n), sizeof tail - 1));
+  log_prefix_.clear();
+  log.commit();
+}
+
+}  // namespace strait::proxy

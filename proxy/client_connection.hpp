@@ -1,0 +1,123 @@
+// One accepted client connection and the exchanges it carries, one at a time, in fixed phases:
+// read head -> validate -> route -> pick endpoint -> upstream request (head, then body) ->
+// response head -> response body -> access log -> next request (or close).
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "proxy/body_forwarder.hpp"
+#include "proxy/http1_parser.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "proxy/worker.hpp"
+
+namespace strait::proxy {
+
+class ClientConnection final : public TimedConnection,
+                               public UpstreamOwner,
+                               public std::enable_shared_from_this<ClientConnection> {
+ public:
+  ClientConnection(Worker& worker, tcp::socket socket);
+  ~ClientConnection() override;
+  void start();
+  void on_deadline() override;
+  void on_upstream_read(const boost::system::error_code& ec, size_t n) override;
+  // Drain: close now when no request is in progress; otherwise close after the current one.
+  void close_if_idle();
+  void force_close();
+
+ private:
+  enum class Phase : uint8_t {
+    Idle,          // keep-alive, no byte of the next request yet
+    ReadHead,      // part of a request head received
+    Upstream,      // connecting, sending the request, or awaiting the response head
+    ReadBody,      // reading the request body from the client
+    Respond,       // forwarding the response
+    Linger,        // answered with Connection: close; draining input before closing
+    Closed,
+  };
+
+  // Request side.
+  void read_head();
+  void handle_request();
+  void pick_endpoint_and_connect();
+  void connect_to(const Endpoint& endpoint);
+  void connect_external(const Cluster& cluster);
+  void on_connected(const boost::system::error_code& ec);
+  void send_request_head();
+  void on_request_head_written(const boost::system::error_code& ec);
+  void continue_request_body();
+  void send_request_body_chunk();
+  // Response side.
+  void await_response_head();
+  void on_response_head();
+  void forward_response_body();
+  void on_response_written(const boost::system::error_code& ec);
+  void finish_exchange();
+  // Failures.
+  void upstream_failed(const char* why, bool connect_phase);
+  void reject(int status, const char* why);
+  void respond_local(int status, bool close);
+  void linger();
+  void close();
+  void release_upstream(bool reusable);
+
+  void set_deadline(std::chrono::milliseconds timeout) {
+    deadline_ms = worker_.now_ms() + static_cast<uint64_t>(timeout.count());
+  }
+  void clear_deadline() { deadline_ms = UINT64_MAX; }
+  size_t buffered() const { return end_ - begin_; }
+  const char* buffered_data() const { return buffer_.get() + begin_; }
+  void consume(size_t n);
+  bool make_room();  // ensures free space after end_; false when the buffer is at its limit
+  void append_access_log(int status, uint64_t bytes_sent);
+
+  Worker& worker_;
+  tcp::socket socket_;
+  std::string client_ip_;
+  std::string server_port_;
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  Phase phase_ = Phase::Idle;
+  bool timed_out_ = false;
+  uint32_t requests_ = 0;
+
+  // The exchange in progress.
+  ParsedRequest request_;
+  SnapshotRef snapshot_;
+  int32_t cluster_ = -1;
+  size_t endpoint_index_ = 0;
+  const Endpoint* endpoint_ = nullptr;
+  std::string upstream_name_;  // cluster name for the log
+  std::string upstream_addr_;  // endpoint for the log
+  unsigned attempts_ = 0;
+  bool reused_upstream_ = false;
+  bool request_has_body_ = false;
+  bool head_consumed_ = true;
+  bool request_body_started_ = false;  // body bytes left the client buffer: no retry
+  bool sent_continue_ = false;
+  bool keep_alive_ = true;
+  bool response_started_ = false;
+  bool upstream_eof_ = false;
+  boost::system::error_code upstream_error_;
+  std::shared_ptr<UpstreamConnection> upstream_;
+  std::string request_head_out_;
+  std::string response_head_out_;
+  std::string log_prefix_;
+  char request_id_[32];
+  BodyForwarder request_body_;
+  BodyForwarder response_body_;
+  ParsedResponse response_;
+  int response_status_ = 0;
+  bool response_keep_alive_ = false;
+  uint64_t response_bytes_ = 0;
+  std::chrono::steady_clock::time_point request_start_;
+  std::chrono::steady_clock::time_point upstream_start_;
+  std::vector<boost::asio::const_buffer> write_buffers_;
+};
+
+}  // namespace strait::proxy

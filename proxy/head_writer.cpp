@@ -1,0 +1,219 @@
+#include "proxy/head_writer.hpp"
+
+#include <charconv>
+
+namespace strait::proxy {
+namespace {
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
+void append_number(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(end - buf));
+}
+
+// Joins every value of one header (several lines or one list) the way nginx's
+// $http_x_forwarded_for does: "a, b".
+void append_joined(std::string& out, const ParsedHead& head, HeaderId id) {
+  bool first = true;
+  for (size_t i = 0; i < head.header_count; ++i) {
+    if (head.ids[i] != id) continue;
+    if (!first) out.append(", ", 2);
+    out.append(head.headers[i].value);
+    first = false;
+  }
+}
+
+bool has_header(const ParsedHead& head, HeaderId id) {
+  for (size_t i = 0; i < head.header_count; ++i)
+    if (head.ids[i] == id) return true;
+  return false;
+}
+
+}  // namespace
+
+bool is_hop_by_hop(const ParsedHead& head, size_t index) {
+  switch (head.ids[index]) {
+    case HeaderId::Connection:
+    case HeaderId::KeepAlive:
+    case HeaderId::ProxyConnection:
+    case HeaderId::Te:
+    case HeaderId::Trailer:
+    case HeaderId::TransferEncoding:
+    case HeaderId::Upgrade:
+    case HeaderId::Http2Settings:
+      return true;
+    default:
+      break;
+  }
+  std::string_view name = head.headers[index].name;
+  for (size_t t = 0; t < head.connection_token_count; ++t)
+    if (iequals(name, head.connection_tokens[t])) return true;
+  return false;
+}
+
+void write_upstream_request_head(const ParsedRequest& req, const ForwardContext& ctx,
+                                 BodyFraming framing, uint64_t content_length, std::string& out) {
+  out.clear();
+  out.append(req.method);
+  out.push_back(' ');
+  out.append(req.origin_target);
+  out.append(" HTTP/1.1\r\n", 11);
+  // Host first, as the client addressed it (absolute-form authority wins over the Host field).
+  append_header(out, "Host", req.authority);
+  bool has_request_id = false;
+  for (size_t i = 0; i < req.header_count; ++i) {
+    switch (req.ids[i]) {
+      case HeaderId::Host:
+      case HeaderId::ContentLength:
+      case HeaderId::Expect:
+      case HeaderId::XForwardedFor:
+      case HeaderId::XForwardedHost:
+      case HeaderId::XForwardedPort:
+      case HeaderId::XForwardedProto:
+      case HeaderId::XForwardedScheme:
+      case HeaderId::XScheme:
+      case HeaderId::XRealIp:
+      case HeaderId::XOriginalForwardedFor:
+      case HeaderId::XOriginalForwardedHost:
+        continue;  // replaced below: the client's copies are not trusted
+      case HeaderId::XRequestId:
+        has_request_id = true;
+        break;
+      default:
+        break;
+    }
+    if (is_hop_by_hop(req, i)) continue;
+    append_header(out, req.headers[i].name, req.headers[i].value);
+  }
+  if (!has_request_id) append_header(out, "X-Request-ID", ctx.new_request_id);
+  append_header(out, "X-Real-IP", ctx.client_ip);
+  append_header(out, "X-Forwarded-For", ctx.client_ip);
+  append_header(out, "X-Forwarded-Host", req.authority);
+  append_header(out, "X-Forwarded-Port", ctx.server_port);
+  append_header(out, "X-Forwarded-Proto", ctx.scheme);
+  append_header(out, "X-Forwarded-Scheme", ctx.scheme);
+  append_header(out, "X-Scheme", ctx.scheme);
+  if (has_header(req, HeaderId::XForwardedFor)) {
+    out.append("X-Original-Forwarded-For: ");
+    append_joined(out, req, HeaderId::XForwardedFor);
+    out.append("\r\n", 2);
+  }
+  if (has_header(req, HeaderId::XForwardedHost)) {
+    out.append("X-Original-Forwarded-Host: ");
+    append_joined(out, req, HeaderId::XForwardedHost);
+    out.append("\r\n", 2);
+  }
+  if (framing == BodyFraming::Length) {
+    out.append("Content-Length: ");
+    append_number(out, content_length);
+    out.append("\r\n", 2);
+  } else if (framing == BodyFraming::Chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  out.append("\r\n", 2);
+}
+
+void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
+                                uint64_t content_length, bool close, bool http10_keep_alive,
+                                std::string_view date, std::string& out) {
+  out.clear();
+  out.append("HTTP/1.1 ", 9);
+  out.append(resp.status_line_rest);
+  out.append("\r\n", 2);
+  bool has_server = false, has_date = false;
+  for (size_t i = 0; i < resp.header_count; ++i) {
+    HeaderId id = resp.ids[i];
+    if (id == HeaderId::ContentLength) {
+      // Responses without a body (HEAD, 304) keep the length the upstream announced.
+      if (framing != BodyFraming::None || resp.status_code == 204) continue;
+    } else if (is_hop_by_hop(resp, i)) {
+      continue;
+    }
+    has_server |= id == HeaderId::Server;
+    has_date |= id == HeaderId::Date;
+    append_header(out, resp.headers[i].name, resp.headers[i].value);
+  }
+  if (!has_server) out.append("Server: strait\r\n");
+  if (!has_date) append_header(out, "Date", date);
+  if (framing == BodyFraming::Length) {
+    out.append("Content-Length: ");
+    append_number(out, content_length);
+    out.append("\r\n", 2);
+  } else if (framing == BodyFraming::Chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n", 2);
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+void write_local_response(int status, bool close, bool head_only, std::string_view date,
+                          std::string& out) {
+  std::string_view reason = reason_phrase(status);
+  char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                  static_cast<char>('0' + status % 10)};
+  std::string_view status_text(code, 3);
+  // The small page nginx serves for its own errors, so clients and probes see a familiar body.
+  constexpr std::string_view kPart1 = "<html>\r\n<head><title>";
+  constexpr std::string_view kPart2 = "</title></head>\r\n<body>\r\n<center><h1>";
+  constexpr std::string_view kPart3 =
+      "</h1></center>\r\n<hr><center>strait</center>\r\n</body>\r\n</html>\r\n";
+  size_t title = status_text.size() + 1 + reason.size();
+  size_t body_size = kPart1.size() + title + kPart2.size() + title + kPart3.size();
+  out.clear();
+  out.append("HTTP/1.1 ", 9);
+  out.append(status_text);
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\nServer: strait\r\nDate: ");
+  out.append(date);
+  out.append("\r\nContent-Type: text/html\r\nContent-Length: ");
+  append_number(out, body_size);
+  out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  if (head_only) return;
+  for (std::string_view part : {kPart1, std::string_view{}, kPart2, std::string_view{}, kPart3}) {
+    if (part.empty()) {
+      out.append(status_text);
+      out.push_back(' ');
+      out.append(reason);
+    } else {
+      out.append(part);
+    }
+  }
+}
+
+}  // namespace strait::proxy

@@ -1,0 +1,39 @@
+// Serialises the heads strait sends: the request to the upstream and the response to the client.
+// What goes out is always re-framed by strait (one Content-Length or chunked, hop-by-hop fields
+// dropped), never the client's or the upstream's framing copied through.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proxy/http1_parser.hpp"
+
+namespace strait::proxy {
+
+struct ForwardContext {
+  std::string_view client_ip;       // the peer address of the client connection
+  std::string_view server_port;     // the port the client connected to
+  std::string_view scheme;          // "http" (or "https" once TLS lands)
+  std::string_view new_request_id;  // set when the client sent no X-Request-ID
+};
+
+// True for fields that describe one connection (RFC 9110 7.6.1), including those the message's
+// own Connection header names.
+bool is_hop_by_hop(const ParsedHead& head, size_t index);
+
+void write_upstream_request_head(const ParsedRequest& req, const ForwardContext& ctx,
+                                 BodyFraming framing, uint64_t content_length, std::string& out);
+
+// `framing` is how strait frames the body towards the client; `close` adds Connection: close;
+// `http10_keep_alive` adds Connection: keep-alive for an HTTP/1.0 client that asked for it.
+void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
+                                uint64_t content_length, bool close, bool http10_keep_alive,
+                                std::string_view date, std::string& out);
+
+// A response strait answers itself (404 default backend, 502, 503, 504, 4xx for bad requests).
+void write_local_response(int status, bool close, bool head_only, std::string_view date,
+                          std::string& out);
+
+std::string_view reason_phrase(int status);
+
+}  // namespace strait::proxy

@@ -1,0 +1,40 @@
+// The data plane as the rest of the program sees it: N workers, each with its own event loop,
+// SO_REUSEPORT listener and upstream pools. No Asio types here (pimpl), so app/ stays cheap to
+// compile.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "proxy/proxy_options.hpp"
+#include "strait/snapshot.hpp"
+
+namespace strait::proxy {
+
+class Worker;
+
+class Proxy {
+ public:
+  // Binds every worker's listener; throws std::runtime_error when the address cannot be bound.
+  explicit Proxy(const ProxyOptions& options);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  uint16_t http_port() const;  // the bound port (useful with --http-port 0)
+  void start();
+  // Hands the snapshot to every worker; on_applied runs (on some worker thread) once all of them
+  // route with it. Requests already running finish on the snapshot they started with.
+  void publish(std::shared_ptr<const Snapshot> snapshot, std::function<void()> on_applied);
+  // Stops accepting, closes idle connections, lets in-flight exchanges finish; after `grace`
+  // everything still open is closed. Returns when every worker has stopped.
+  void drain_and_stop(std::chrono::milliseconds grace);
+
+ private:
+  ProxyOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace strait::proxy

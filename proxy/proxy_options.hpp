@@ -1,0 +1,33 @@
+// Settings of the data path, fixed at startup (flags). Defaults follow ingress-nginx's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "proxy/http1_parser.hpp"
+
+namespace strait::proxy {
+
+struct ProxyOptions {
+  std::string bind_address = "0.0.0.0";
+  uint16_t http_port = 8080;
+  unsigned workers = 1;
+  // Request body limit (ingress-nginx proxy-body-size, 1m); 0 = unlimited.
+  uint64_t proxy_body_size = 1024 * 1024;
+  std::chrono::milliseconds proxy_connect_timeout{5000};
+  std::chrono::milliseconds proxy_read_timeout{60000};
+  std::chrono::milliseconds proxy_send_timeout{60000};
+  std::chrono::milliseconds client_header_timeout{60000};
+  std::chrono::milliseconds client_body_timeout{60000};
+  std::chrono::milliseconds keepalive_timeout{75000};
+  std::chrono::milliseconds upstream_keepalive_timeout{60000};
+  // Idle upstream connections kept per endpoint per worker (ingress-nginx: 320 per upstream).
+  size_t upstream_keepalive_connections = 320;
+  // Client keep-alive requests per connection before we close it (nginx keepalive_requests).
+  uint32_t keepalive_requests = 1000;
+  bool access_log = true;
+  HeadLimits limits;
+};
+
+}  // namespace strait::proxy

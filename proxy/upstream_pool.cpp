@@ -1,0 +1,118 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <algorithm>
+
+namespace strait::proxy {
+
+UpstreamConnection::UpstreamConnection(boost::asio::io_context& io, UpstreamPool& pool,
+                                       std::string k)
+    : socket(io), key(std::move(k)), buffer(new char[kBufferSize]), pool_(pool) {}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+void UpstreamConnection::ensure_read() {
+  if (read_pending_ || !socket.is_open()) return;
+  if (end == kBufferSize) {
+    if (begin == 0) return;  // full: the owner must consume first
+    std::copy(buffer.get() + begin, buffer.get() + end, buffer.get());
+    end -= begin;
+    begin = 0;
+  }
+  read_pending_ = true;
+  socket.async_read_some(
+      boost::asio::buffer(buffer.get() + end, kBufferSize - end),
+      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+        self->on_read(ec, n);
+      });
+}
+
+void UpstreamConnection::on_read(const boost::system::error_code& ec, size_t n) {
+  read_pending_ = false;
+  end += n;
+  if (owner != nullptr) {
+    auto keep = owner;  // the callback may release this connection
+    keep->on_upstream_read(ec, n);
+    return;
+  }
+  // Idle: the endpoint closed the connection, or sent bytes nobody asked for. Either way it can
+  // not carry another request.
+  if (in_pool) pool_.drop(this);
+  close();
+}
+
+void UpstreamConnection::close() {
+  boost::system::error_code ignored;
+  if (socket.is_open()) socket.close(ignored);
+}
+
+std::shared_ptr<UpstreamConnection> UpstreamPool::take(std::string_view key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  // Most recently used first: warm connection, and the oldest ones age out in sweep().
+  std::shared_ptr<UpstreamConnection> c = std::move(it->second.back());
+  it->second.pop_back();
+  c->in_pool = false;
+  return c;
+}
+
+void UpstreamPool::give_back(std::shared_ptr<UpstreamConnection> c, uint64_t now_ms) {
+  c->owner = nullptr;
+  if (!c->socket.is_open() || c->available() != 0) {
+    c->close();
+    return;
+  }
+  auto& list = idle_[c->key];
+  if (list.size() >= max_idle_per_key_) {
+    c->close();
+    return;
+  }
+  c->in_pool = true;
+  c->idle_since_ms = now_ms;
+  c->ensure_read();
+  list.push_back(std::move(c));
+}
+
+void UpstreamPool::drop(UpstreamConnection* c) {
+  auto it = idle_.find(c->key);
+  if (it == idle_.end()) return;
+  auto& list = it->second;
+  auto pos = std::find_if(list.begin(), list.end(), [c](const auto& p) { return p.get() == c; });
+  if (pos != list.end()) {
+    (*pos)->in_pool = false;
+    list.erase(pos);
+  }
+}
+
+void UpstreamPool::sweep(uint64_t now_ms) {
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& list = it->second;
+    // Oldest are at the front.
+    size_t expired = 0;
+    while (expired < list.size() && list[expired]->idle_since_ms + idle_timeout_ms_ <= now_ms)
+      ++expired;
+    for (size_t i = 0; i < expired; ++i) {
+      list[i]->in_pool = false;
+      list[i]->close();
+    }
+    list.erase(list.begin(), list.begin() + static_cast<ptrdiff_t>(expired));
+    it = list.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
+void UpstreamPool::close_all() {
+  for (auto& [key, list] : idle_) {
+    for (auto& c : list) {
+      c->in_pool = false;
+      c->close();
+    }
+  }
+  idle_.clear();
+}
+
+size_t UpstreamPool::idle_count() const {
+  size_t n = 0;
+  for (const auto& [key, list] : idle_) n += list.size();
+  return n;
+}
+
+}  // namespace strait::proxy

@@ -1,0 +1,87 @@
+// Per-worker pool of idle keep-alive connections to endpoints.
+//
+// An upstream connection always has its read posted while it sits idle in the pool: if the
+// endpoint closes it (or sends stray bytes) the read completes and the connection is dropped
+// from the pool, so a request is rarely sent on a dead socket. When an exchange takes the
+// connection, that same pending read becomes the read of the response head: no extra syscall.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "strait/snapshot.hpp"
+
+namespace strait::proxy {
+
+class UpstreamConnection;
+
+// Whoever currently uses an upstream connection (an exchange) receives its read completions.
+class UpstreamOwner {
+ public:
+  virtual ~UpstreamOwner() = default;
+  virtual void on_upstream_read(const boost::system::error_code& ec, size_t n) = 0;
+};
+
+class UpstreamPool;
+
+class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnection> {
+ public:
+  static constexpr size_t kBufferSize = 32 * 1024;
+
+  UpstreamConnection(boost::asio::io_context& io, UpstreamPool& pool, std::string key);
+  ~UpstreamConnection();
+
+  boost::asio::ip::tcp::socket socket;
+  std::string key;  // pool key: endpoint text (or external name:port)
+  // Read buffer: [begin, end) holds unconsumed bytes.
+  std::unique_ptr<char[]> buffer;
+  size_t begin = 0;
+  size_t end = 0;
+  // Held strongly while an exchange waits on this connection (the exchange has no other pending
+  // operation then); cleared when the connection is released.
+  std::shared_ptr<UpstreamOwner> owner;
+  uint64_t idle_since_ms = 0;
+  uint32_t requests = 0;
+  bool in_pool = false;
+
+  size_t available() const { return end - begin; }
+  const char* data() const { return buffer.get() + begin; }
+  void consume(size_t n) {
+    begin += n;
+    if (begin == end) begin = end = 0;
+  }
+  // Posts a read unless one is already pending. Completions go to owner, or, while idle in the
+  // pool, close the connection.
+  void ensure_read();
+  bool read_pending() const { return read_pending_; }
+  void close();
+
+ private:
+  void on_read(const boost::system::error_code& ec, size_t n);
+  UpstreamPool& pool_;
+  bool read_pending_ = false;
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(size_t max_idle_per_key, uint64_t idle_timeout_ms)
+      : max_idle_per_key_(max_idle_per_key), idle_timeout_ms_(idle_timeout_ms) {}
+  // An idle connection for key, or null.
+  std::shared_ptr<UpstreamConnection> take(std::string_view key);
+  // Returns a connection whose last response was complete and whose framing stayed clean.
+  void give_back(std::shared_ptr<UpstreamConnection> c, uint64_t now_ms);
+  // Called by a connection whose idle read completed (peer closed or misbehaved).
+  void drop(UpstreamConnection* c);
+  void sweep(uint64_t now_ms);
+  void close_all();
+  size_t idle_count() const;
+
+ private:
+  size_t max_idle_per_key_;
+  uint64_t idle_timeout_ms_;
+  StringMap<std::vector<std::shared_ptr<UpstreamConnection>>> idle_;
+};
+
+}  // namespace strait::proxy

@@ -1,0 +1,169 @@
+#include "proxy/worker.hpp"
+
+#include <boost/asio/post.hpp>
+#include <ctime>
+
+#include "proxy/client_connection.hpp"
+
+namespace strait::proxy {
+namespace {
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+constexpr std::chrono::milliseconds kTick{250};
+}  // namespace
+
+Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen)
+    : index_(index),
+      options_(options),
+      acceptor_(io_),
+      ticker_(io_),
+      pool_(options.upstream_keepalive_connections,
+            static_cast<uint64_t>(options.upstream_keepalive_timeout.count())),
+      access_log_(options.access_log),
+      rng_(std::random_device{}() ^ (static_cast<uint64_t>(index) << 32)) {
+  // Every worker has its own listening socket on the same port; the kernel spreads new
+  // connections across them, so no accept lock and no cross-thread hand-off.
+  acceptor_.open(listen.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.set_option(reuse_port(true));
+  acceptor_.bind(listen);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  update_clock();
+}
+
+Worker::~Worker() { join(); }
+
+uint16_t Worker::bound_port() const { return acceptor_.local_endpoint().port(); }
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    accept_next();
+    tick();
+    io_.run();
+    // Stopped: whatever is left (forced shutdown) goes now, on this thread.
+    pool_.close_all();
+    access_log_.flush();
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::update_clock() {
+  now_ms_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count());
+}
+
+void Worker::accept_next() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (!ec) {
+      update_clock();
+      std::make_shared<ClientConnection>(*this, std::move(socket))->start();
+    }
+    if (!acceptor_.is_open()) return;
+    // Out of descriptors or memory: wait for the next tick instead of spinning on accept.
+    if (ec && ec != asio::error::operation_aborted) return;
+    accept_next();
+  });
+}
+
+void Worker::tick() {
+  update_clock();
+  for (TimedConnection* c = connections_; c != nullptr;) {
+    TimedConnection* next = c->next;
+    if (c->deadline_ms <= now_ms_) c->on_deadline();
+    c = next;
+  }
+  pool_.sweep(now_ms_);
+  access_log_.flush();
+  if (draining_ && connection_count_ == 0) {
+    stopped_ = true;
+    pool_.close_all();
+    io_.stop();
+    return;
+  }
+  ticker_.expires_after(kTick);
+  ticker_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void Worker::post_snapshot(std::shared_ptr<const Snapshot> snapshot,
+                           std::function<void()> applied) {
+  asio::post(io_, [this, snapshot = std::move(snapshot), applied = std::move(applied)] {
+    size_t clusters = snapshot->clusters.size();
+    current_ = SnapshotRef(new PinnedSnapshot{snapshot, 0});
+    // Start each worker at a different offset so they do not all pick the same first endpoint.
+    round_robin_.assign(clusters, index_);
+    if (applied) applied();
+  });
+}
+
+void Worker::post_drain() {
+  asio::post(io_, [this] {
+    draining_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (TimedConnection* c = connections_; c != nullptr;) {
+      TimedConnection* next = c->next;
+      static_cast<ClientConnection*>(c)->close_if_idle();
+      c = next;
+    }
+    pool_.close_all();
+  });
+}
+
+void Worker::post_force_close() {
+  asio::post(io_, [this] {
+    for (TimedConnection* c = connections_; c != nullptr;) {
+      TimedConnection* next = c->next;
+      static_cast<ClientConnection*>(c)->force_close();
+      c = next;
+    }
+    pool_.close_all();
+  });
+}
+
+uint32_t Worker::next_round_robin(int32_t cluster) {
+  auto i = static_cast<size_t>(cluster);
+  if (i >= round_robin_.size()) round_robin_.resize(i + 1, index_);
+  return round_robin_[i]++;
+}
+
+void Worker::make_request_id(char out[32]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t a = rng_(), b = rng_();
+  for (int i = 0; i < 16; ++i) {
+    out[i] = kHex[(a >> (i * 4)) & 0xf];
+    out[16 + i] = kHex[(b >> (i * 4)) & 0xf];
+  }
+}
+
+std::string_view Worker::http_date() {
+  std::time_t t = std::time(nullptr);
+  if (t != date_second_) {
+    date_second_ = t;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return date_;
+}
+
+void Worker::register_connection(TimedConnection* c) {
+  c->prev = nullptr;
+  c->next = connections_;
+  if (connections_) connections_->prev = c;
+  connections_ = c;
+  ++connection_count_;
+}
+
+void Worker::unregister_connection(TimedConnection* c) {
+  if (c->prev) c->prev->next = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (connections_ == c) connections_ = c->next;
+  --connection_count_;
+}
+
+}  // namespace strait::proxy

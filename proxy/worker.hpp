@@ -1,0 +1,122 @@
+// One data-plane thread: its own io_context, listener, connections, upstream pool and view of the
+// routing Snapshot. Nothing here is shared with another worker, so nothing here is locked.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/access_log.hpp"
+#include "proxy/proxy_options.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "strait/snapshot.hpp"
+
+namespace strait::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// A Snapshot pinned by this worker's requests. The count is not atomic: only this worker's
+// thread touches it, which keeps a request's pin free of cross-core cache traffic.
+struct PinnedSnapshot {
+  std::shared_ptr<const Snapshot> snapshot;
+  uint32_t refs = 0;
+};
+
+class SnapshotRef {
+ public:
+  SnapshotRef() = default;
+  explicit SnapshotRef(PinnedSnapshot* p) : p_(p) {
+    if (p_) ++p_->refs;
+  }
+  SnapshotRef(const SnapshotRef& o) : SnapshotRef(o.p_) {}
+  SnapshotRef& operator=(const SnapshotRef& o) {
+    SnapshotRef tmp(o);
+    std::swap(p_, tmp.p_);
+    return *this;
+  }
+  ~SnapshotRef() { reset(); }
+  void reset() {
+    if (p_ && --p_->refs == 0) delete p_;
+    p_ = nullptr;
+  }
+  const Snapshot* get() const { return p_ ? p_->snapshot.get() : nullptr; }
+  explicit operator bool() const { return get() != nullptr; }
+
+ private:
+  PinnedSnapshot* p_ = nullptr;
+};
+
+// Something with a deadline the worker's coarse ticker enforces (one timer per worker instead of
+// one per I/O operation). Intrusive list: registration costs two pointer writes.
+class TimedConnection {
+ public:
+  virtual ~TimedConnection() = default;
+  virtual void on_deadline() = 0;
+  uint64_t deadline_ms = UINT64_MAX;
+  TimedConnection* prev = nullptr;
+  TimedConnection* next = nullptr;
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen);
+  ~Worker();
+
+  uint16_t bound_port() const;
+  void start();
+  void post_snapshot(std::shared_ptr<const Snapshot> snapshot, std::function<void()> applied);
+  void post_drain();
+  void post_force_close();
+  void join();
+
+  // For connections (same thread only).
+  asio::io_context& io() { return io_; }
+  const ProxyOptions& options() const { return options_; }
+  uint64_t now_ms() const { return now_ms_; }
+  SnapshotRef snapshot() const { return current_; }
+  UpstreamPool& pool() { return pool_; }
+  AccessLog& access_log() { return access_log_; }
+  bool draining() const { return draining_; }
+  unsigned index() const { return index_; }
+  // Round-robin position for a cluster of the current snapshot.
+  uint32_t next_round_robin(int32_t cluster);
+  // 32 hex characters, like ingress-nginx's $req_id.
+  void make_request_id(char out[32]);
+  std::string_view http_date();  // cached per second
+
+  void register_connection(TimedConnection* c);
+  void unregister_connection(TimedConnection* c);
+
+ private:
+  void accept_next();
+  void tick();
+  void update_clock();
+
+  unsigned index_;
+  ProxyOptions options_;
+  asio::io_context io_{1};
+  tcp::acceptor acceptor_;
+  asio::steady_timer ticker_;
+  std::thread thread_;
+  uint64_t now_ms_ = 0;
+  SnapshotRef current_;
+  std::vector<uint32_t> round_robin_;
+  UpstreamPool pool_;
+  AccessLog access_log_;
+  std::mt19937_64 rng_;
+  TimedConnection* connections_ = nullptr;
+  size_t connection_count_ = 0;
+  bool draining_ = false;
+  bool stopped_ = false;
+  int64_t date_second_ = -1;
+  char date_[32] = {};
+};
+
+}  // namespace strait::proxy
