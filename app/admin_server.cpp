@@ -69,12 +69,12 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
   Impl(asio::io_context& io, const std::atomic<bool>& r) : acceptor(io), ready(r) {}
   void accept() {
-    acceptor.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                      tcp::socket socket) {
-      if (!self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<AdminSession>(std::move(socket), self->ready)->read();
-      self->accept();
-    });
+    acceptor.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+          if (!self->acceptor.is_open()) return;
+          if (!ec) std::make_shared<AdminSession>(std::move(socket), self->ready)->read();
+          self->accept();
+        });
   }
   tcp::acceptor acceptor;
   const std::atomic<bool>& ready;
@@ -98,7 +98,9 @@ AdminServer::AdminServer(asio::io_context& io, const std::string& address, uint1
   impl_->accept();
 }
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 void AdminServer::stop() {
   boost::system::error_code ignored;

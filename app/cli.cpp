@@ -138,9 +138,7 @@ const std::vector<Flag>& flags() {
        }},
       {"client-body-timeout", "DURATION",
        "Time allowed between two reads of a request body (default 60s).",
-       [](Options& o, std::string_view v) {
-         return set_duration(o.proxy.client_body_timeout, v);
-       }},
+       [](Options& o, std::string_view v) { return set_duration(o.proxy.client_body_timeout, v); }},
       {"keepalive-timeout", "DURATION", "Idle client keep-alive timeout (default 75s).",
        [](Options& o, std::string_view v) { return set_duration(o.proxy.keepalive_timeout, v); }},
       {"keepalive-requests", "N", "Requests per client connection (default 1000).",
@@ -256,10 +254,9 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
 }
 
 std::string usage() {
-  std::string out =
-      "strait " STRAIT_VERSION
-      " - Kubernetes ingress controller and L7 load balancer\n\n"
-      "Usage: strait --manifests PATH [flags]\n\nFlags:\n";
+  std::string out = "strait " STRAIT_VERSION
+                    " - Kubernetes ingress controller and L7 load balancer\n\n"
+                    "Usage: strait --manifests PATH [flags]\n\nFlags:\n";
   for (const Flag& f : flags()) {
     std::string left = "  --" + std::string(f.name);
     if (f.value_name) left += " " + std::string(f.value_name);

@@ -27,9 +27,13 @@ FileSource::FileSource(std::vector<std::string> paths, controller::TranslateOpti
                        Publish publish)
     : paths_(std::move(paths)), options_(std::move(options)), publish_(std::move(publish)) {}
 
-FileSource::~FileSource() { stop(); }
+FileSource::~FileSource() {
+  stop();
+}
 
-void FileSource::load_initial() { rescan(); }
+void FileSource::load_initial() {
+  rescan();
+}
 
 bool FileSource::rescan() {
   std::vector<std::string> errors;

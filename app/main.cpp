@@ -1,8 +1,8 @@
 // strait: one process, two halves meeting at an immutable Snapshot. The main thread owns the
 // health endpoints and signals; the file source has its own thread; workers carry the traffic.
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -53,8 +53,7 @@ int run(const strait::app::Options& options) {
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log_info(std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
-             ": draining (grace " + std::to_string(options.shutdown_grace_period.count()) +
-             " ms)");
+             ": draining (grace " + std::to_string(options.shutdown_grace_period.count()) + " ms)");
     ready = false;
     source.stop();
     data_plane.drain_and_stop(options.shutdown_grace_period);

@@ -17,7 +17,9 @@ void log(LogLevel level, std::string_view message) {
   std::string line;
   line.reserve(message.size() + 48);
   line.append(stamp);
-  line.append(level == LogLevel::Info ? " info " : level == LogLevel::Warning ? " warning " : " error ");
+  line.append(level == LogLevel::Info      ? " info "
+              : level == LogLevel::Warning ? " warning "
+                                           : " error ");
   line.append(message);
   line.push_back('\n');
   static std::mutex m;

@@ -8,7 +8,9 @@ constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
 }  // namespace
 
-BodyForwarder::BodyForwarder() { buffers_.reserve(3 * kMaxSlices + 1); }
+BodyForwarder::BodyForwarder() {
+  buffers_.reserve(3 * kMaxSlices + 1);
+}
 
 void BodyForwarder::reset(BodyFraming in, uint64_t length, bool chunked_out) {
   in_ = in;

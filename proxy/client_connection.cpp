@@ -44,9 +44,13 @@ ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
   worker_.register_connection(this);
 }
 
-ClientConnection::~ClientConnection() { worker_.unregister_connection(this); }
+ClientConnection::~ClientConnection() {
+  worker_.unregister_connection(this);
+}
 
-void ClientConnection::start() { read_head(); }
+void ClientConnection::start() {
+  read_head();
+}
 
 void ClientConnection::consume(size_t n) {
   begin_ += n;
@@ -146,7 +150,7 @@ void ClientConnection::handle_request() {
   endpoint_index_ = worker_.next_round_robin(cluster_);
 
   request_body_.reset(request_.framing, request_.content_length,
-                        request_.framing == BodyFraming::Chunked);
+                      request_.framing == BodyFraming::Chunked);
   ForwardContext ctx{client_ip_, server_port_, "http",
                      std::string_view(request_id_, sizeof request_id_)};
   write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
@@ -208,10 +212,9 @@ void ClientConnection::connect_external(const Cluster& cluster) {
       [self = shared_from_this(), resolver](const error_code& ec,
                                             const tcp::resolver::results_type& results) {
         if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
-        asio::async_connect(self->upstream_->socket, results,
-                            [self](const error_code& ec2, const tcp::endpoint&) {
-                              self->on_connected(ec2);
-                            });
+        asio::async_connect(
+            self->upstream_->socket, results,
+            [self](const error_code& ec2, const tcp::endpoint&) { self->on_connected(ec2); });
       });
 }
 
@@ -404,10 +407,9 @@ void ClientConnection::on_response_head() {
   }
   for (const auto& b : response_body_.buffers()) write_buffers_.push_back(b);
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(socket_, write_buffers_,
-                    [self = shared_from_this()](const error_code& ec, size_t) {
-                      self->on_response_written(ec);
-                    });
+  asio::async_write(
+      socket_, write_buffers_,
+      [self = shared_from_this()](const error_code& ec, size_t) { self->on_response_written(ec); });
 }
 
 void ClientConnection::forward_response_body() {
@@ -432,10 +434,9 @@ void ClientConnection::forward_response_body() {
     }
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(socket_, response_body_.buffers(),
-                    [self = shared_from_this()](const error_code& ec, size_t) {
-                      self->on_response_written(ec);
-                    });
+  asio::async_write(
+      socket_, response_body_.buffers(),
+      [self = shared_from_this()](const error_code& ec, size_t) { self->on_response_written(ec); });
 }
 
 void ClientConnection::on_response_written(const error_code& ec) {
@@ -575,7 +576,9 @@ void ClientConnection::close() {
   socket_.close(ignored);
 }
 
-void ClientConnection::force_close() { close(); }
+void ClientConnection::force_close() {
+  close();
+}
 
 void ClientConnection::close_if_idle() {
   if (phase_ == Phase::Idle) close();

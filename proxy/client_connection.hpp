@@ -30,12 +30,12 @@ class ClientConnection final : public TimedConnection,
 
  private:
   enum class Phase : uint8_t {
-    Idle,          // keep-alive, no byte of the next request yet
-    ReadHead,      // part of a request head received
-    Upstream,      // connecting, sending the request, or awaiting the response head
-    ReadBody,      // reading the request body from the client
-    Respond,       // forwarding the response
-    Linger,        // answered with Connection: close; draining input before closing
+    Idle,      // keep-alive, no byte of the next request yet
+    ReadHead,  // part of a request head received
+    Upstream,  // connecting, sending the request, or awaiting the response head
+    ReadBody,  // reading the request body from the client
+    Respond,   // forwarding the response
+    Linger,    // answered with Connection: close; draining input before closing
     Closed,
   };
 

@@ -26,7 +26,9 @@ constexpr std::array<bool, 256> make_value_table() {
 }
 constexpr auto kValueChar = make_value_table();
 
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+inline char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+}
 
 inline std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -78,7 +80,8 @@ bool parse_fields(const char* data, size_t size, const char* p, const HeadLimits
     if (nl == p || nl[-1] != '\r') return fail(out, bad_status, "bare LF in header"), false;
     std::string_view line(p, static_cast<size_t>(nl - 1 - p));
     size_t consumed = static_cast<size_t>(nl + 1 - data);
-    if (line.size() > limits.max_header_line) return fail(out, 431, "header field too large"), false;
+    if (line.size() > limits.max_header_line)
+      return fail(out, 431, "header field too large"), false;
     if (consumed > limits.max_head) return fail(out, 431, "header section too large"), false;
     if (line.empty()) {
       out.head_size = consumed;
@@ -259,8 +262,7 @@ bool valid_percent_encoding(std::string_view s) {
 }
 
 bool is_idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" ||
-         m == "TRACE";
+  return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
 }
 
 }  // namespace

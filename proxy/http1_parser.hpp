@@ -75,9 +75,9 @@ struct ParsedHead {
 
 struct ParsedRequest : ParsedHead {
   std::string_view method;
-  std::string_view target;     // as sent
-  std::string_view authority;  // Host header or absolute-form authority (routing host)
-  std::string_view path;       // target path without query (for routing)
+  std::string_view target;         // as sent
+  std::string_view authority;      // Host header or absolute-form authority (routing host)
+  std::string_view path;           // target path without query (for routing)
   std::string_view origin_target;  // path + query (absolute-form reduced to origin-form)
   bool expect_continue = false;
   bool idempotent = false;

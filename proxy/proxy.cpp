@@ -34,7 +34,9 @@ Proxy::~Proxy() {
   for (auto& w : workers_) w->join();
 }
 
-uint16_t Proxy::http_port() const { return port_; }
+uint16_t Proxy::http_port() const {
+  return port_;
+}
 
 void Proxy::start() {
   for (auto& w : workers_) w->start();

@@ -19,11 +19,9 @@ void UpstreamConnection::ensure_read() {
     begin = 0;
   }
   read_pending_ = true;
-  socket.async_read_some(
-      boost::asio::buffer(buffer.get() + end, kBufferSize - end),
-      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-        self->on_read(ec, n);
-      });
+  socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
+                         [self = shared_from_this()](const boost::system::error_code& ec,
+                                                     size_t n) { self->on_read(ec, n); });
 }
 
 void UpstreamConnection::on_read(const boost::system::error_code& ec, size_t n) {

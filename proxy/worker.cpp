@@ -30,9 +30,13 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
   update_clock();
 }
 
-Worker::~Worker() { join(); }
+Worker::~Worker() {
+  join();
+}
 
-uint16_t Worker::bound_port() const { return acceptor_.local_endpoint().port(); }
+uint16_t Worker::bound_port() const {
+  return acceptor_.local_endpoint().port();
+}
 
 void Worker::start() {
   thread_ = std::thread([this] {

@@ -9,8 +9,14 @@ namespace strait {
 enum class LogLevel { Info, Warning, Error };
 
 void log(LogLevel level, std::string_view message);
-inline void log_info(std::string_view m) { log(LogLevel::Info, m); }
-inline void log_warning(std::string_view m) { log(LogLevel::Warning, m); }
-inline void log_error(std::string_view m) { log(LogLevel::Error, m); }
+inline void log_info(std::string_view m) {
+  log(LogLevel::Info, m);
+}
+inline void log_warning(std::string_view m) {
+  log(LogLevel::Warning, m);
+}
+inline void log_error(std::string_view m) {
+  log(LogLevel::Error, m);
+}
 
 }  // namespace strait
