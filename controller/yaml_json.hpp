@@ -28,7 +28,7 @@ struct YamlSyntaxError : std::runtime_error {
 };
 
 // Parses every document of a (multi-document) YAML or JSON text. Empty documents are dropped.
-// Plain scalars resolve as YAML 1.2's core schema (null/~, true/false, integers, floats);
+// Plain scalars resolve like YAML 1.2 core (null/~, true/false, decimal integers, floats);
 // quoted scalars are always strings. Throws YamlSyntaxError.
 std::vector<YamlDocument> parse_yaml_documents(const std::string& text);
 
