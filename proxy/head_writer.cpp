@@ -30,10 +30,31 @@ void append_joined(std::string& out, const ParsedHead& head, HeaderId id) {
   }
 }
 
+// strait's own framing of the body it sends: exactly one Content-Length or chunked.
+void append_framing(std::string& out, BodyFraming framing, uint64_t content_length) {
+  if (framing == BodyFraming::Length) {
+    out.append("Content-Length: ");
+    append_number(out, content_length);
+    out.append("\r\n", 2);
+  } else if (framing == BodyFraming::Chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+}
+
+// "X-Original-Forwarded-For: <every client X-Forwarded-For value>", when the client sent any.
+void append_original(std::string& out, const ParsedHead& head, HeaderId id, std::string_view name);
+
 bool has_header(const ParsedHead& head, HeaderId id) {
   for (size_t i = 0; i < head.header_count; ++i)
     if (head.ids[i] == id) return true;
   return false;
+}
+
+void append_original(std::string& out, const ParsedHead& head, HeaderId id, std::string_view name) {
+  if (!has_header(head, id)) return;
+  out.append(name);
+  append_joined(out, head, id);
+  out.append("\r\n", 2);
 }
 
 }  // namespace
@@ -100,23 +121,9 @@ void write_upstream_request_head(const ParsedRequest& req, const ForwardContext&
   append_header(out, "X-Forwarded-Proto", ctx.scheme);
   append_header(out, "X-Forwarded-Scheme", ctx.scheme);
   append_header(out, "X-Scheme", ctx.scheme);
-  if (has_header(req, HeaderId::XForwardedFor)) {
-    out.append("X-Original-Forwarded-For: ");
-    append_joined(out, req, HeaderId::XForwardedFor);
-    out.append("\r\n", 2);
-  }
-  if (has_header(req, HeaderId::XForwardedHost)) {
-    out.append("X-Original-Forwarded-Host: ");
-    append_joined(out, req, HeaderId::XForwardedHost);
-    out.append("\r\n", 2);
-  }
-  if (framing == BodyFraming::Length) {
-    out.append("Content-Length: ");
-    append_number(out, content_length);
-    out.append("\r\n", 2);
-  } else if (framing == BodyFraming::Chunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
-  }
+  append_original(out, req, HeaderId::XForwardedFor, "X-Original-Forwarded-For: ");
+  append_original(out, req, HeaderId::XForwardedHost, "X-Original-Forwarded-Host: ");
+  append_framing(out, framing, content_length);
   out.append("\r\n", 2);
 }
 
@@ -142,13 +149,7 @@ void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
   }
   if (!has_server) out.append("Server: strait\r\n");
   if (!has_date) append_header(out, "Date", date);
-  if (framing == BodyFraming::Length) {
-    out.append("Content-Length: ");
-    append_number(out, content_length);
-    out.append("\r\n", 2);
-  } else if (framing == BodyFraming::Chunked) {
-    out.append("Transfer-Encoding: chunked\r\n");
-  }
+  append_framing(out, framing, content_length);
   if (close) {
     out.append("Connection: close\r\n");
   } else if (http10_keep_alive) {
