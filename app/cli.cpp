@@ -70,6 +70,23 @@ const std::vector<Flag>& flags() {
          o.manifests.emplace_back(v);
          return true;
        }},
+      {"kubeconfig", "PATH",
+       "Watch the Kubernetes API using this kubeconfig (current context). Without --manifests "
+       "and --kubeconfig, strait uses the in-cluster service account.",
+       [](Options& o, std::string_view v) {
+         o.kubeconfig = std::string(v);
+         return !v.empty();
+       }},
+      {"apiserver-host", "URL", "Kubernetes API server address, overriding the kubeconfig's.",
+       [](Options& o, std::string_view v) {
+         o.apiserver_host = std::string(v);
+         return !v.empty();
+       }},
+      {"watch-namespace", "NAMESPACE", "Only watch this namespace (default: all).",
+       [](Options& o, std::string_view v) {
+         o.watch_namespace = std::string(v);
+         return !v.empty();
+       }},
       {"http-port", "PORT", "Port for HTTP traffic (default 8080).",
        [](Options& o, std::string_view v) { return set_port(o.proxy.http_port, v); }},
       {"https-port", "PORT", "Port for HTTPS traffic (default 8443; TLS is not served yet).",
@@ -254,9 +271,11 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
 }
 
 std::string usage() {
-  std::string out = "strait " STRAIT_VERSION
-                    " - Kubernetes ingress controller and L7 load balancer\n\n"
-                    "Usage: strait --manifests PATH [flags]\n\nFlags:\n";
+  std::string out =
+      "strait " STRAIT_VERSION
+      " - Kubernetes ingress controller and L7 load balancer\n\n"
+      "Usage: strait --manifests PATH [flags]     (file mode)\n"
+      "       strait [--kubeconfig PATH] [flags]   (API mode; in-cluster by default)\n\nFlags:\n";
   for (const Flag& f : flags()) {
     std::string left = "  --" + std::string(f.name);
     if (f.value_name) left += " " + std::string(f.value_name);

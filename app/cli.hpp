@@ -14,6 +14,9 @@ namespace strait::app {
 
 struct Options {
   std::vector<std::string> manifests;
+  std::string kubeconfig;       // API mode from a kubeconfig file
+  std::string apiserver_host;   // overrides the server of the kubeconfig / in-cluster config
+  std::string watch_namespace;  // empty: all namespaces
   uint16_t https_port = 8443;
   uint16_t healthz_port = 10254;
   std::string healthz_host;  // empty: same as --bind-address

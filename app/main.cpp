@@ -1,24 +1,73 @@
 // strait: one process, two halves meeting at an immutable Snapshot. The main thread owns the
-// health endpoints and signals; the file source has its own thread; workers carry the traffic.
+// health endpoints, signals and (API mode) the Kubernetes watchers; file mode has its own
+// watcher thread; workers carry the traffic.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "app/admin_server.hpp"
 #include "app/cli.hpp"
 #include "app/file_source.hpp"
+#include "controller/kube/api_client.hpp"
+#include "controller/kube/api_source.hpp"
+#include "controller/kube/kubeconfig.hpp"
 #include "proxy/proxy.hpp"
 #include "strait/log.hpp"
 
 namespace {
 
-int run(const strait::app::Options& options) {
-  using namespace strait;
-  if (options.manifests.empty()) {
-    std::fprintf(stderr, "strait: no configuration source: pass --manifests PATH\n");
+using namespace strait;
+
+// Where the configuration comes from: YAML files (file mode) or the Kubernetes API.
+class ConfigSource {
+ public:
+  virtual ~ConfigSource() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
+class FileMode final : public ConfigSource {
+ public:
+  FileMode(const app::Options& o, app::FileSource::Publish publish)
+      : source_(o.manifests, o.translate, std::move(publish)) {}
+  void start() override {
+    source_.load_initial();
+    source_.start_watching();
+  }
+  void stop() override { source_.stop(); }
+
+ private:
+  app::FileSource source_;
+};
+
+class ApiMode final : public ConfigSource {
+ public:
+  ApiMode(boost::asio::io_context& io, const app::Options& o,
+          controller::kube::ApiSource::Publish publish)
+      : client_(io, access_for(o)),
+        source_(io, client_, {o.translate, o.watch_namespace, std::chrono::milliseconds(20)},
+                std::move(publish)) {}
+  void start() override { source_.start(); }
+  void stop() override { source_.stop(); }
+
+ private:
+  static controller::kube::ClusterAccess access_for(const app::Options& o) {
+    auto access = o.kubeconfig.empty() ? controller::kube::in_cluster_access()
+                                       : controller::kube::load_kubeconfig(o.kubeconfig);
+    if (!o.apiserver_host.empty()) controller::kube::override_server(access, o.apiserver_host);
+    return access;
+  }
+  controller::kube::ApiClient client_;
+  controller::kube::ApiSource source_;
+};
+
+int run(const app::Options& options) {
+  if (!options.manifests.empty() && !options.kubeconfig.empty()) {
+    std::fprintf(stderr, "strait: --manifests and --kubeconfig are exclusive\n");
     return 2;
   }
   boost::asio::io_context io{1};
@@ -29,21 +78,26 @@ int run(const strait::app::Options& options) {
       options.healthz_host.empty() ? options.proxy.bind_address : options.healthz_host;
   app::AdminServer admin(io, healthz_host, options.healthz_port, ready);
 
-  bool first = true;
-  app::FileSource source(options.manifests, options.translate,
-                         [&](std::shared_ptr<const Snapshot> snapshot) {
-                           bool initial = first;
-                           first = false;
-                           data_plane.publish(std::move(snapshot), [&ready, initial] {
-                             if (initial) {
-                               ready = true;
-                               log_info("ready: first configuration is serving");
-                             }
-                           });
-                         });
-  source.load_initial();
+  // Sources call this from their own thread; ready flips once every worker routes with the
+  // first complete configuration.
+  std::atomic<bool> first{true};
+  auto publish = [&](std::shared_ptr<const Snapshot> snapshot) {
+    bool initial = first.exchange(false);
+    data_plane.publish(std::move(snapshot), [&ready, initial] {
+      if (initial) {
+        ready = true;
+        log_info("ready: first configuration is serving");
+      }
+    });
+  };
+  std::unique_ptr<ConfigSource> source;
+  if (!options.manifests.empty()) {
+    source = std::make_unique<FileMode>(options, publish);
+  } else {
+    source = std::make_unique<ApiMode>(io, options, publish);
+  }
+  source->start();
   data_plane.start();
-  source.start_watching();
   log_info("strait " STRAIT_VERSION " listening on " + options.proxy.bind_address + ":" +
            std::to_string(data_plane.http_port()) + " (http), health on " + healthz_host + ":" +
            std::to_string(options.healthz_port) + ", " + std::to_string(options.proxy.workers) +
@@ -55,7 +109,7 @@ int run(const strait::app::Options& options) {
     log_info(std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
              ": draining (grace " + std::to_string(options.shutdown_grace_period.count()) + " ms)");
     ready = false;
-    source.stop();
+    source->stop();
     data_plane.drain_and_stop(options.shutdown_grace_period);
     admin.stop();
     io.stop();

@@ -1,0 +1,127 @@
+#include "controller/kube/api_source.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "strait/log.hpp"
+
+namespace strait::controller::kube {
+namespace asio = boost::asio;
+
+ApiSource::ApiSource(asio::io_context& io, ApiClient& client, ApiSourceOptions options,
+                     Publish publish)
+    : io_(io),
+      client_(client),
+      options_(std::move(options)),
+      publish_(std::move(publish)),
+      kinds_{Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::Secret, Kind::Ingress},
+      sync_timer_(io) {}
+
+void ApiSource::start() {
+  for (Kind kind : kinds_) {
+    ReflectorOptions o;
+    o.namespace_ = options_.watch_namespace;
+    if (kind == Kind::Secret) o.field_selector = "type=kubernetes.io/tls";
+    reflectors_.push_back(std::make_unique<Reflector>(client_, kind, *this, o));
+    asio::co_spawn(io_, reflectors_.back()->run(), asio::detached);
+  }
+  log_info("watching the Kubernetes API at " + client_.access().server_url() + " (" +
+           client_.access().source + ")" +
+           (options_.watch_namespace.empty() ? "" : ", namespace " + options_.watch_namespace));
+}
+
+void ApiSource::stop() {
+  for (auto& r : reflectors_) r->stop();
+  sync_timer_.cancel();
+}
+
+void ApiSource::replace(Kind kind, std::vector<Object> objects) {
+  // Everything of this kind not in the new list was deleted while we were not watching.
+  std::vector<std::string> stale;
+  auto collect = [&](const auto& map) {
+    for (const auto& [key, value] : map) stale.push_back(key);
+  };
+  switch (kind) {
+    case Kind::Ingress:
+      collect(store_.ingresses);
+      break;
+    case Kind::IngressClass:
+      collect(store_.ingress_classes);
+      break;
+    case Kind::Service:
+      collect(store_.services);
+      break;
+    case Kind::EndpointSlice:
+      collect(store_.endpoint_slices);
+      break;
+    case Kind::Secret:
+      collect(store_.secrets);
+      break;
+  }
+  for (const auto& key : stale) store_.erase(kind, key);
+  for (auto& o : objects) store_.upsert(std::move(o));
+  listed_.insert(kind);
+  mark_dirty();
+}
+
+void ApiSource::upsert(Object object) {
+  store_.upsert(std::move(object));
+  mark_dirty();
+}
+
+void ApiSource::erase(Kind kind, const std::string& key) {
+  if (store_.erase(kind, key)) mark_dirty();
+}
+
+void ApiSource::api_health(Kind kind, bool healthy, const std::string& reason) {
+  // One line when the API server goes away, one when it is back; not one per retry.
+  if (healthy) {
+    unhealthy_.erase(kind);
+    if (unhealthy_.empty() && outage_logged_) {
+      outage_logged_ = false;
+      log_info("Kubernetes API reachable again");
+    }
+    return;
+  }
+  unhealthy_.insert(kind);
+  if (!outage_logged_) {
+    outage_logged_ = true;
+    log_warning("Kubernetes API unavailable (" + reason +
+                "); serving the last good configuration and retrying");
+  }
+}
+
+void ApiSource::mark_dirty() {
+  // Level-triggered: a burst of events schedules one sync that reads the whole store.
+  if (sync_scheduled_) return;
+  sync_scheduled_ = true;
+  sync_timer_.expires_after(options_.coalesce);
+  sync_timer_.async_wait([this](const boost::system::error_code& ec) {
+    sync_scheduled_ = false;
+    if (!ec) sync();
+  });
+}
+
+void ApiSource::sync() {
+  // Until every kind has been listed once, a translation would see Ingresses without their
+  // Services (503s for routes that are fine): wait for the complete picture.
+  if (!synced()) return;
+  Translation translation = translate(store_, options_.translate);
+  std::set<std::string> warnings;
+  for (const auto& w : translation.warnings) {
+    std::string line = w.object + ": " + w.message;
+    if (last_warnings_.count(line) == 0) log_warning(line);
+    warnings.insert(std::move(line));
+  }
+  last_warnings_ = std::move(warnings);
+  if (listener_) listener_(store_, translation.warnings);
+  if (last_ && equivalent(*last_, *translation.snapshot)) return;
+  translation.snapshot->version = ++version_;
+  last_ = translation.snapshot;
+  log_info("configuration " + std::to_string(version_) + ": " +
+           std::to_string(store_.ingresses.size()) + " ingresses, " +
+           std::to_string(translation.snapshot->clusters.size()) + " backends");
+  publish_(last_);
+}
+
+}  // namespace strait::controller::kube

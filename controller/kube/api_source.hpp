@@ -1,0 +1,68 @@
+// API mode: reflectors for every kind feed one Store; a coalesced, level-triggered sync
+// translates the whole store and publishes only when routing changed. Runs on the control-plane
+// io_context (the main thread); the data path never waits on it.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "controller/kube/api_client.hpp"
+#include "controller/kube/reflector.hpp"
+#include "controller/store.hpp"
+#include "controller/translator.hpp"
+#include "strait/snapshot.hpp"
+
+namespace strait::controller::kube {
+
+struct ApiSourceOptions {
+  TranslateOptions translate;
+  std::string watch_namespace;  // empty: all
+  std::chrono::milliseconds coalesce{20};
+};
+
+class ApiSource final : public ReflectorSink {
+ public:
+  using Publish = std::function<void(std::shared_ptr<const Snapshot>)>;
+  using StoreListener = std::function<void(const Store&, const std::vector<Warning>&)>;
+  ApiSource(boost::asio::io_context& io, ApiClient& client, ApiSourceOptions options,
+            Publish publish);
+  void start();
+  void stop();
+  // Called after each sync with the store and the translation warnings (status writer, events).
+  void on_synced(StoreListener listener) { listener_ = std::move(listener); }
+  bool synced() const { return listed_.size() == kinds_.size(); }
+  const Store& store() const { return store_; }
+
+  // ReflectorSink
+  void replace(Kind kind, std::vector<Object> objects) override;
+  void upsert(Object object) override;
+  void erase(Kind kind, const std::string& key) override;
+  void api_health(Kind kind, bool healthy, const std::string& reason) override;
+
+ private:
+  void mark_dirty();
+  void sync();
+
+  boost::asio::io_context& io_;
+  ApiClient& client_;
+  ApiSourceOptions options_;
+  Publish publish_;
+  StoreListener listener_;
+  std::vector<Kind> kinds_;
+  std::vector<std::unique_ptr<Reflector>> reflectors_;
+  Store store_;
+  std::set<Kind> listed_;
+  std::set<Kind> unhealthy_;
+  bool outage_logged_ = false;
+  bool sync_scheduled_ = false;
+  boost::asio::steady_timer sync_timer_;
+  std::shared_ptr<const Snapshot> last_;
+  std::set<std::string> last_warnings_;
+  uint64_t version_ = 0;
+};
+
+}  // namespace strait::controller::kube
