@@ -87,6 +87,24 @@ const std::vector<Flag>& flags() {
          o.watch_namespace = std::string(v);
          return !v.empty();
        }},
+      {"publish-service", "NAMESPACE/NAME",
+       "Service whose load-balancer address (or NodePort node addresses) is written to the "
+       "status of every Ingress we own.",
+       [](Options& o, std::string_view v) { return set_namespaced_name(o.publish_service, v); }},
+      {"publish-status-address", "ADDRESSES",
+       "Comma-separated IPs or hostnames to write to Ingress status (overrides "
+       "--publish-service).",
+       [](Options& o, std::string_view v) {
+         o.publish_status_address = std::string(v);
+         return !v.empty();
+       }},
+      {"election-id", "NAME", "Lease used for leader election (default strait-leader).",
+       [](Options& o, std::string_view v) {
+         o.election_id = std::string(v);
+         return !v.empty();
+       }},
+      {"update-status", nullptr, "Write Ingress status (leader only; default true).",
+       [](Options& o, std::string_view v) { return set_bool(o.update_status, v); }},
       {"http-port", "PORT", "Port for HTTP traffic (default 8080).",
        [](Options& o, std::string_view v) { return set_port(o.proxy.http_port, v); }},
       {"https-port", "PORT", "Port for HTTPS traffic (default 8443; TLS is not served yet).",

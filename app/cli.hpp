@@ -14,9 +14,13 @@ namespace strait::app {
 
 struct Options {
   std::vector<std::string> manifests;
-  std::string kubeconfig;       // API mode from a kubeconfig file
-  std::string apiserver_host;   // overrides the server of the kubeconfig / in-cluster config
-  std::string watch_namespace;  // empty: all namespaces
+  std::string kubeconfig;              // API mode from a kubeconfig file
+  std::string apiserver_host;          // overrides the server of the kubeconfig / in-cluster config
+  std::string watch_namespace;         // empty: all namespaces
+  std::string publish_service;         // "namespace/name" whose address goes into Ingress status
+  std::string publish_status_address;  // explicit status addresses (comma-separated)
+  std::string election_id = "strait-leader";  // Lease name in the pod's namespace
+  bool update_status = true;
   uint16_t https_port = 8443;
   uint16_t healthz_port = 10254;
   std::string healthz_host;  // empty: same as --bind-address

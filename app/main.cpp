@@ -2,6 +2,8 @@
 // health endpoints, signals and (API mode) the Kubernetes watchers; file mode has its own
 // watcher thread; workers carry the traffic.
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -15,6 +17,8 @@
 #include "controller/kube/api_client.hpp"
 #include "controller/kube/api_source.hpp"
 #include "controller/kube/kubeconfig.hpp"
+#include "controller/kube/leader_election.hpp"
+#include "controller/kube/status_writer.hpp"
 #include "proxy/proxy.hpp"
 #include "strait/log.hpp"
 
@@ -48,11 +52,30 @@ class ApiMode final : public ConfigSource {
  public:
   ApiMode(boost::asio::io_context& io, const app::Options& o,
           controller::kube::ApiSource::Publish publish)
-      : client_(io, access_for(o)),
+      : io_(io),
+        update_status_(o.update_status),
+        client_(io, access_for(o)),
         source_(io, client_, {o.translate, o.watch_namespace, std::chrono::milliseconds(20)},
-                std::move(publish)) {}
-  void start() override { source_.start(); }
-  void stop() override { source_.stop(); }
+                std::move(publish)),
+        elector_(client_, election_options(o, client_.access())),
+        status_(io, client_, elector_, {o.publish_service, o.publish_status_address, o.translate}) {
+  }
+  void start() override {
+    source_.start();
+    if (!update_status_) return;
+    source_.on_synced(
+        [this](const controller::Store& store, const std::vector<controller::Warning>& warnings) {
+          status_.update(store, warnings);
+        });
+    elector_.on_change([this](bool leading) {
+      if (leading) status_.resync();
+    });
+    boost::asio::co_spawn(io_, elector_.run(), boost::asio::detached);
+  }
+  void stop() override {
+    source_.stop();
+    elector_.stop();
+  }
 
  private:
   static controller::kube::ClusterAccess access_for(const app::Options& o) {
@@ -61,8 +84,22 @@ class ApiMode final : public ConfigSource {
     if (!o.apiserver_host.empty()) controller::kube::override_server(access, o.apiserver_host);
     return access;
   }
+  static controller::kube::LeaderElectionOptions election_options(
+      const app::Options& o, const controller::kube::ClusterAccess& access) {
+    controller::kube::LeaderElectionOptions e;
+    // The pod's namespace from the downward API, as ingress-nginx reads it.
+    const char* pod_namespace = std::getenv("POD_NAMESPACE");
+    e.namespace_ = pod_namespace && *pod_namespace ? pod_namespace : access.namespace_;
+    e.lease_name = o.election_id;
+    e.identity = controller::kube::default_identity();
+    return e;
+  }
+  boost::asio::io_context& io_;
+  bool update_status_;
   controller::kube::ApiClient client_;
   controller::kube::ApiSource source_;
+  controller::kube::LeaderElector elector_;
+  controller::kube::StatusWriter status_;
 };
 
 int run(const app::Options& options) {

@@ -161,9 +161,24 @@ IngressBackend decode_backend(const json& b, const std::string& p) {
   return out;
 }
 
+// status.loadBalancer.ingress[] (Ingress and Service share the shape).
+std::vector<LoadBalancerIngress> decode_load_balancer_status(const json& obj) {
+  std::vector<LoadBalancerIngress> out;
+  const json* status = opt_object(obj, "", "status");
+  if (status == nullptr) return out;
+  const json* lb = opt_object(*status, "status", "loadBalancer");
+  if (lb == nullptr) return out;
+  for_each_item(*lb, "status.loadBalancer", "ingress", [&](const json& e, const std::string& ep) {
+    expect_object(e, ep);
+    out.push_back({string_of(e, ep, "ip"), string_of(e, ep, "hostname")});
+  });
+  return out;
+}
+
 Ingress decode_ingress(const json& obj) {
   Ingress ing;
   ing.metadata = decode_metadata(obj, Kind::Ingress);
+  ing.status_load_balancer = decode_load_balancer_status(obj);
   const json* spec = opt_object(obj, "", "spec");
   if (spec == nullptr) return ing;
   const std::string sp = "spec";
@@ -216,12 +231,14 @@ IngressClass decode_ingress_class(const json& obj) {
 Service decode_service(const json& obj) {
   Service svc;
   svc.metadata = decode_metadata(obj, Kind::Service);
+  svc.status_load_balancer = decode_load_balancer_status(obj);
   const json* spec = opt_object(obj, "", "spec");
   if (spec == nullptr) return svc;
   const std::string sp = "spec";
   svc.type = string_of(*spec, sp, "type");
   svc.cluster_ip = string_of(*spec, sp, "clusterIP");
   svc.external_name = string_of(*spec, sp, "externalName");
+  svc.external_ips = string_list(*spec, sp, "externalIPs");
   for_each_item(*spec, sp, "ports", [&](const json& pj, const std::string& pp) {
     expect_object(pj, pp);
     ServicePort port;

@@ -75,9 +75,17 @@ struct IngressSpec {
   std::vector<IngressTLS> tls;
 };
 
+// status.loadBalancer.ingress[] of an Ingress or a Service: where clients reach it.
+struct LoadBalancerIngress {
+  std::string ip;
+  std::string hostname;
+  bool operator==(const LoadBalancerIngress&) const = default;
+};
+
 struct Ingress {
   ObjectMeta metadata;
   IngressSpec spec;
+  std::vector<LoadBalancerIngress> status_load_balancer;  // what the status writer compares
 };
 
 // ---- networking.k8s.io/v1 IngressClass (cluster-scoped)
@@ -129,6 +137,8 @@ struct Service {
   std::string cluster_ip;
   std::string external_name;
   std::vector<ServicePort> ports;
+  std::vector<std::string> external_ips;                  // spec.externalIPs
+  std::vector<LoadBalancerIngress> status_load_balancer;  // status.loadBalancer.ingress
 };
 
 // ---- discovery.k8s.io/v1 EndpointSlice

@@ -76,6 +76,9 @@ TEST_P(Fixture, Ingress) {
   EXPECT_EQ(p.backend.resource->kind, "kindValue");
   EXPECT_EQ(ing.spec.tls.at(0).hosts, std::vector<std::string>{"hostsValue"});
   EXPECT_EQ(ing.spec.tls.at(0).secret_name, "secretNameValue");
+  ASSERT_EQ(ing.status_load_balancer.size(), 1u);
+  EXPECT_EQ(ing.status_load_balancer[0].ip, "ipValue");
+  EXPECT_EQ(ing.status_load_balancer[0].hostname, "hostnameValue");
 
   std::vector<FieldIssue> issues = validate(o);
   const std::string path0 = "spec.rules[0].http.paths[0]";
@@ -111,6 +114,10 @@ TEST_P(Fixture, Service) {
   EXPECT_TRUE(s.ports[0].target_port->is_string);
   EXPECT_EQ(s.ports[0].target_port->string_value, "targetPortValue");
   EXPECT_EQ(s.ports[0].app_protocol, "appProtocolValue");
+  EXPECT_EQ(s.external_ips, std::vector<std::string>{"externalIPsValue"});
+  ASSERT_EQ(s.status_load_balancer.size(), 1u);
+  EXPECT_EQ(s.status_load_balancer[0].ip, "ipValue");
+  EXPECT_EQ(s.status_load_balancer[0].hostname, "hostnameValue");
   std::vector<FieldIssue> issues = validate(o);
   for (const char* field : {"metadata.name", "spec.type", "spec.ports[0].name",
                             "spec.ports[0].targetPort", "spec.ports[0].protocol"}) {
