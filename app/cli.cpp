@@ -1,5 +1,7 @@
 #include "app/cli.hpp"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <functional>
 #include <thread>
@@ -48,6 +50,16 @@ bool set_bool(bool& out, std::string_view v) {
   auto b = parse_bool(v);
   if (!b) return false;
   out = *b;
+  return true;
+}
+
+// Listen addresses must be IP literals (as ingress-nginx's): catch typos at the flag, not at bind.
+bool set_ip_address(std::string& out, std::string_view v) {
+  std::string text(v);
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, text.c_str(), buf) != 1 && inet_pton(AF_INET6, text.c_str(), buf) != 1)
+    return false;
+  out = std::move(text);
   return true;
 }
 
@@ -112,15 +124,9 @@ const std::vector<Flag>& flags() {
       {"healthz-port", "PORT", "Port for /healthz and /readyz (default 10254).",
        [](Options& o, std::string_view v) { return set_port(o.healthz_port, v); }},
       {"healthz-host", "ADDR", "Address for the health endpoints (default: --bind-address).",
-       [](Options& o, std::string_view v) {
-         o.healthz_host = std::string(v);
-         return !v.empty();
-       }},
+       [](Options& o, std::string_view v) { return set_ip_address(o.healthz_host, v); }},
       {"bind-address", "ADDR", "Address the traffic listeners bind (default 0.0.0.0).",
-       [](Options& o, std::string_view v) {
-         o.proxy.bind_address = std::string(v);
-         return !v.empty();
-       }},
+       [](Options& o, std::string_view v) { return set_ip_address(o.proxy.bind_address, v); }},
       {"workers", "N", "Worker threads (default: number of cores).",
        [](Options& o, std::string_view v) {
          auto n = parse_unsigned(v);

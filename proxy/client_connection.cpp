@@ -234,8 +234,11 @@ void ClientConnection::send_request_head() {
   write_buffers_.emplace_back(request_head_out_.data(), request_head_out_.size());
   // Send whatever body bytes already arrived with the head in the same write.
   if (!request_body_.done() && buffered() > 0) {
-    if (!request_body_.prepare(buffered_data(), buffered()))
+    if (!request_body_.prepare(buffered_data(), buffered())) {
+      release_upstream(false);
       return reject(400, request_body_.error());
+    }
+    if (body_over_limit()) return;
     for (const auto& b : request_body_.buffers()) write_buffers_.push_back(b);
   } else {
     request_body_.prepare(nullptr, 0);
@@ -260,11 +263,6 @@ void ClientConnection::on_request_head_written(const error_code& ec) {
 void ClientConnection::continue_request_body() {
   if (request_body_.done()) return await_response_head();
   const ProxyOptions& o = worker_.options();
-  if (o.proxy_body_size != 0 && request_body_.payload_bytes() > o.proxy_body_size) {
-    // A chunked body crossed the limit after part of it went upstream: abort both sides.
-    release_upstream(false);
-    return reject(413, "chunked request body larger than proxy-body-size");
-  }
   if (request_.expect_continue && !sent_continue_) {
     sent_continue_ = true;
     set_deadline(o.proxy_send_timeout);
@@ -291,12 +289,23 @@ void ClientConnection::continue_request_body() {
                           });
 }
 
+bool ClientConnection::body_over_limit() {
+  uint64_t limit = worker_.options().proxy_body_size;
+  if (limit == 0 || request_body_.payload_bytes() <= limit) return false;
+  // A chunked body crossed the limit: the rest is not sent, and the upstream connection (which
+  // holds a partial request) is dropped. 413 if the client has had no answer yet.
+  release_upstream(false);
+  reject(413, "chunked request body larger than proxy-body-size");
+  return true;
+}
+
 void ClientConnection::send_request_body_chunk() {
   phase_ = Phase::Upstream;
   if (!request_body_.prepare(buffered_data(), buffered())) {
     release_upstream(false);
     return reject(400, request_body_.error());
   }
+  if (body_over_limit()) return;
   request_body_started_ = true;
   if (request_body_.buffers().empty()) {
     consume(request_body_.consumed());

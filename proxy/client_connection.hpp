@@ -50,6 +50,8 @@ class ClientConnection final : public TimedConnection,
   void on_request_head_written(const boost::system::error_code& ec);
   void continue_request_body();
   void send_request_body_chunk();
+  // True (and the exchange answered 413) when a chunked body passed --proxy-body-size.
+  bool body_over_limit();
   // Response side.
   void await_response_head();
   void on_response_head();

@@ -48,15 +48,14 @@ TEST_F(BackendsTest, NoReadyEndpointGives503) {
 TEST_F(BackendsTest, UnknownServiceOrPortGives503WhileOtherRoutesWork) {
   auto pods = start_pods({"good"});
   write_manifest("apps.yaml", k8s::app("default", "good", {pods[0]->address}, pods[0]->port));
-  Ingress mixed = ingress("mixed.example.com", {by_number("/good", "good"),
-                                                by_number("/missing", "missing-svc"),
-                                                by_number("/bad-port", "good", 8081),
-                                                by_name("/bad-port-name", "good", "nope")});
+  Ingress mixed =
+      ingress("mixed.example.com",
+              {by_number("/good", "good"), by_number("/missing", "missing-svc"),
+               by_number("/bad-port", "good", 8081), by_name("/bad-port-name", "good", "nope")});
   mixed.name = "mixed";
-  write_manifest("ingress.yaml",
-                 k8s::documents({k8s::ingress(mixed),
-                                 k8s::ingress(k8s::simple_ingress("other", "other.example.com",
-                                                                  "/", "good"))}));
+  write_manifest("ingress.yaml", k8s::documents({k8s::ingress(mixed),
+                                                 k8s::ingress(k8s::simple_ingress(
+                                                     "other", "other.example.com", "/", "good"))}));
   start_strait();
   EXPECT_EQ(pod_for("mixed.example.com", "/good"), "good");
   EXPECT_EQ(pod_for("mixed.example.com", "/missing"), "status:503");
@@ -94,8 +93,8 @@ TEST_F(BackendsTest, NotReadyEndpointsNeverGetTraffic) {
 TEST_F(BackendsTest, RoundRobinSpreadsRequestsOverAllPods) {
   auto pods = start_pods({"p1", "p2", "p3"});
   write_manifest("apps.yaml",
-                 k8s::app("default", "svc",
-                          {pods[0]->address, pods[1]->address, pods[2]->address}, pods[0]->port));
+                 k8s::app("default", "svc", {pods[0]->address, pods[1]->address, pods[2]->address},
+                          pods[0]->port));
   write_manifest("ingress.yaml",
                  k8s::ingress(k8s::simple_ingress("rr", "rr.example.com", "/", "svc")));
   start_strait();
@@ -156,12 +155,11 @@ TEST_F(BackendsTest, ServicePortsResolveByNameAndNumber) {
            k8s::endpoint_slice("default", "plain-x1", "plain", {{"", admin_port}},
                                {{pod.address, true}})}));
   write_manifest("ingress.yaml",
-                 k8s::ingress(ingress("ports.example.com",
-                                      {by_number("/num-http", "web", 80),
-                                       by_name("/name-http", "web", "http"),
-                                       by_number("/num-admin", "web", 9000),
-                                       by_name("/name-admin", "web", "admin"),
-                                       by_number("/plain", "plain", 8000)})));
+                 k8s::ingress(ingress(
+                     "ports.example.com",
+                     {by_number("/num-http", "web", 80), by_name("/name-http", "web", "http"),
+                      by_number("/num-admin", "web", 9000), by_name("/name-admin", "web", "admin"),
+                      by_number("/plain", "plain", 8000)})));
   start_strait();
   const std::string main = pod.endpoint();
   const std::string admin = pod.address + ":" + std::to_string(admin_port);

@@ -27,9 +27,15 @@ class BodiesTest : public IntegrationTest {
 
   // POSTs n pattern bytes with curl (chunked or with Content-Length).
   CurlResult post(size_t n, bool chunked) {
-    std::vector<std::string> args = {strait().url("/upload"), "-H", "Host: bodies.example.com",
-                                     "--data-binary", "@" + pattern_file(n).string(), "-H",
-                                     "Content-Type: application/octet-stream", "-H", "Expect:"};
+    std::vector<std::string> args = {strait().url("/upload"),
+                                     "-H",
+                                     "Host: bodies.example.com",
+                                     "--data-binary",
+                                     "@" + pattern_file(n).string(),
+                                     "-H",
+                                     "Content-Type: application/octet-stream",
+                                     "-H",
+                                     "Expect:"};
     if (chunked) args.insert(args.end(), {"-H", "Transfer-Encoding: chunked"});
     return curl(args);
   }
@@ -57,9 +63,9 @@ TEST_F(BodiesTest, ContentLengthAndChunkedRequestBodies) {
   // Chunk extensions and trailers are understood; the body arrives whole.
   RawClient c;
   ASSERT_TRUE(c.connect(strait().address, strait().http_port));
-  ASSERT_TRUE(c.send(
-      "POST /raw HTTP/1.1\r\nHost: bodies.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "5;name=value\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /raw HTTP/1.1\r\nHost: bodies.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5;name=value\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"));
   const auto r = c.read_response();
   ASSERT_TRUE(r) << c.error();
   ASSERT_EQ(r->status, 200) << r->describe();
@@ -176,9 +182,8 @@ TEST_F(BodiesTest, LargeUploadAndDownloadStreamInConstantMemory) {
   EXPECT_EQ(nlohmann::json::parse(up_chunked.body)["body_bytes"], small);
 
   const uint64_t peak = std::max(rss.peak_kib(), rss_kib(strait().process.pid()));
-  EXPECT_LT(peak, baseline + 64 * 1024)
-      << "strait's RSS grew from " << baseline / 1024 << " MiB to " << peak / 1024
-      << " MiB while streaming";
+  EXPECT_LT(peak, baseline + 64 * 1024) << "strait's RSS grew from " << baseline / 1024
+                                        << " MiB to " << peak / 1024 << " MiB while streaming";
   RecordProperty("rss_baseline_kib", std::to_string(baseline));
   RecordProperty("rss_peak_kib", std::to_string(peak));
 }

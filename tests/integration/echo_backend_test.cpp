@@ -109,9 +109,9 @@ TEST_F(EchoBackendTest, KeepAlivePipeliningAndStats) {
   RawClient c;
   ASSERT_TRUE(c.connect(pod.address, pod.port));
   // Two pipelined requests in one write, then a third on the same connection.
-  ASSERT_TRUE(c.send(
-      "POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-      "GET /two HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+             "GET /two HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto r1 = c.read_response();
   auto r2 = c.read_response();
   ASSERT_TRUE(r1 && r2) << c.error();
@@ -134,8 +134,8 @@ TEST_F(EchoBackendTest, ExpectContinue) {
   EchoPod& pod = start_pod("pod-a");
   RawClient c;
   ASSERT_TRUE(c.connect(pod.address, pod.port));
-  ASSERT_TRUE(c.send(
-      "PUT /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("PUT /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
   const auto interim = c.read_response(2s, false, true);
   ASSERT_TRUE(interim) << c.error();
   EXPECT_EQ(interim->status, 100);
@@ -148,8 +148,8 @@ TEST_F(EchoBackendTest, ExpectContinue) {
 
 TEST_F(EchoBackendTest, ResponseHeadersOnRequest) {
   EchoPod& pod = start_pod("pod-a");
-  const auto r = curl({url(pod, "/"), "-H", "X-Echo-Response-Header: Server: custom/1",
-                       "-H", "X-Echo-Response-Header: Date: Tue, 01 Jan 2019 00:00:00 GMT"});
+  const auto r = curl({url(pod, "/"), "-H", "X-Echo-Response-Header: Server: custom/1", "-H",
+                       "X-Echo-Response-Header: Date: Tue, 01 Jan 2019 00:00:00 GMT"});
   ASSERT_EQ(r.status(), 200) << r.describe();
   EXPECT_EQ(r.head().header_count("Server"), 1u);
   EXPECT_EQ(*r.head().header("Server"), "custom/1");

@@ -15,11 +15,11 @@ class HeadersTest : public IntegrationTest {
     IntegrationTest::SetUp();
     pod = start_pods({"echo"}).front();
     write_manifest("app.yaml", k8s::app("default", "echo", {pod->address}, pod->port));
-    write_manifest("ingress.yaml",
-                   k8s::documents({k8s::ingress(k8s::simple_ingress(
-                                       "h", "headers.example.com", "/", "echo")),
-                                   k8s::ingress(k8s::simple_ingress(
-                                       "mixed", "route.example.com", "/", "echo"))}));
+    write_manifest(
+        "ingress.yaml",
+        k8s::documents(
+            {k8s::ingress(k8s::simple_ingress("h", "headers.example.com", "/", "echo")),
+             k8s::ingress(k8s::simple_ingress("mixed", "route.example.com", "/", "echo"))}));
     start_strait();
   }
 
@@ -39,8 +39,8 @@ class HeadersTest : public IntegrationTest {
   static std::string one(const nlohmann::json& echo, const std::string& name) {
     const auto v = echo_header_values(echo, name);
     if (v.size() != 1) {
-      ADD_FAILURE() << "expected exactly one " << name << " header at the backend, got "
-                    << v.size() << ": " << echo["headers"].dump();
+      ADD_FAILURE() << "expected exactly one " << name << " header at the backend, got " << v.size()
+                    << ": " << echo["headers"].dump();
       return "";
     }
     return v[0];
@@ -63,8 +63,8 @@ TEST_F(HeadersTest, ClientConnectionsAreKeptAlive) {
   RawClient c;
   ASSERT_TRUE(c.connect(strait().address, strait().http_port));
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(c.send("GET /seq/" + std::to_string(i) +
-                       " HTTP/1.1\r\nHost: headers.example.com\r\n\r\n"));
+    ASSERT_TRUE(
+        c.send("GET /seq/" + std::to_string(i) + " HTTP/1.1\r\nHost: headers.example.com\r\n\r\n"));
     const auto resp = c.read_response();
     ASSERT_TRUE(resp) << "request " << i << ": " << c.error();
     EXPECT_EQ(resp->json()["target"], "/seq/" + std::to_string(i));
@@ -72,9 +72,9 @@ TEST_F(HeadersTest, ClientConnectionsAreKeptAlive) {
     EXPECT_TRUE(!connection || to_lower(*connection).find("close") == std::string::npos)
         << "no Connection: close on a keep-alive exchange";
   }
-  ASSERT_TRUE(c.send(
-      "GET /p/1 HTTP/1.1\r\nHost: headers.example.com\r\n\r\n"
-      "GET /p/2 HTTP/1.1\r\nHost: route.example.com\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /p/1 HTTP/1.1\r\nHost: headers.example.com\r\n\r\n"
+             "GET /p/2 HTTP/1.1\r\nHost: route.example.com\r\n\r\n"));
   const auto p1 = c.read_response();
   const auto p2 = c.read_response();
   ASSERT_TRUE(p1 && p2) << "pipelined requests: " << c.error();
@@ -151,8 +151,8 @@ TEST_F(HeadersTest, HopByHopRequestHeadersAreNotForwarded) {
                            "X-Hop-Private: secret\r\n"
                            "X-End-To-End: kept\r\n"
                            "\r\n");
-  for (const char* name : {"Keep-Alive", "TE", "Upgrade", "Proxy-Connection", "X-Hop-Private",
-                           "Transfer-Encoding"}) {
+  for (const char* name :
+       {"Keep-Alive", "TE", "Upgrade", "Proxy-Connection", "X-Hop-Private", "Transfer-Encoding"}) {
     EXPECT_TRUE(echo_header_values(e, name).empty())
         << name << " reached the backend: " << e["headers"].dump();
   }
@@ -194,9 +194,8 @@ TEST_F(HeadersTest, HostAndTargetReachTheBackendAsSent) {
   EXPECT_EQ(e["method"], "GET");
   EXPECT_EQ(e["version"], "HTTP/1.1");
 
-  const auto with_port =
-      echo_from("", "GET /x HTTP/1.1\r\nHost: route.example.com:" +
-                        std::to_string(strait().http_port) + "\r\n\r\n");
+  const auto with_port = echo_from("", "GET /x HTTP/1.1\r\nHost: route.example.com:" +
+                                           std::to_string(strait().http_port) + "\r\n\r\n");
   EXPECT_EQ(one(with_port, "Host"), "route.example.com:" + std::to_string(strait().http_port));
 
   // Other methods pass through unchanged too.
@@ -225,9 +224,10 @@ TEST_F(HeadersTest, DateAndContentLengthArePreserved) {
   const std::string date = "Tue, 01 Jan 2019 00:00:00 GMT";
   RawClient c;
   ASSERT_TRUE(c.connect(strait().address, strait().http_port));
-  ASSERT_TRUE(c.send("GET /bytes/12345 HTTP/1.1\r\nHost: headers.example.com\r\n"
-                     "X-Echo-Response-Header: Date: " +
-                     date + "\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /bytes/12345 HTTP/1.1\r\nHost: headers.example.com\r\n"
+             "X-Echo-Response-Header: Date: " +
+             date + "\r\n\r\n"));
   auto r = c.read_response();
   ASSERT_TRUE(r) << c.error();
   ASSERT_EQ(r->status, 200);

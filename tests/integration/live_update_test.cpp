@@ -80,11 +80,67 @@ TEST_F(LiveUpdateTest, FilesAndDirectoriesAddedAndRemovedApplyLive) {
 
   // Files that are not manifests are ignored.
   write_manifest("README.txt", "this is not yaml: [\n");
-  write_manifest("notes.md", k8s::ingress(k8s::simple_ingress("md", "md.example.com", "/", "base")));
+  write_manifest("notes.md",
+                 k8s::ingress(k8s::simple_ingress("md", "md.example.com", "/", "base")));
   // Deleting the Service a route uses turns it into 503.
   write_manifest("apps.yaml", k8s::documents({apps[1], apps[2]}));
   EXPECT_TRUE(await_pod("base.example.com", "/", "status:503"));
   EXPECT_EQ(pod_for("md.example.com", "/"), "status:404");
+}
+
+TEST_F(LiveUpdateTest, JsonFilesKubectlListsAndSingleFilePathsAreRead) {
+  auto pods = start_pods({"from-json", "from-list", "from-file"});
+  // kubectl get -o json style: a List of a Service and its EndpointSlice, in a .json file.
+  const EchoPod& j = *pods[0];
+  const nlohmann::json list = {
+      {"apiVersion", "v1"},
+      {"kind", "List"},
+      {"items",
+       {{{"apiVersion", "v1"},
+         {"kind", "Service"},
+         {"metadata", {{"name", "from-json"}, {"namespace", "default"}}},
+         {"spec", {{"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}}}}}},
+        {{"apiVersion", "discovery.k8s.io/v1"},
+         {"kind", "EndpointSlice"},
+         {"metadata",
+          {{"name", "from-json-1"},
+           {"namespace", "default"},
+           {"labels", {{"kubernetes.io/service-name", "from-json"}}}}},
+         {"addressType", "IPv4"},
+         {"ports", {{{"name", "http"}, {"port", j.port}}}},
+         {"endpoints", {{{"addresses", {j.address}}, {"conditions", {{"ready", true}}}}}}}}}};
+  write_manifest("objects.json", list.dump(2));
+  // A YAML List holding Ingresses.
+  auto indent = [](const std::string& doc) {
+    std::string out = "- ";
+    for (size_t i = 0; i < doc.size(); ++i) {
+      out += doc[i];
+      if (doc[i] == '\n' && i + 1 < doc.size()) out += "  ";
+    }
+    return out;
+  };
+  write_manifest(
+      "list.yaml",
+      "apiVersion: v1\nkind: List\nitems:\n" +
+          indent(k8s::ingress(k8s::simple_ingress("json", "json.example.com", "/", "from-json"))) +
+          indent(k8s::ingress(k8s::simple_ingress("list", "list.example.com", "/", "from-list"))));
+  write_manifest("apps.yaml", k8s::app("default", "from-list", {pods[1]->address}, pods[1]->port));
+  // A second --manifests naming a single file outside the directory.
+  const auto single = dir() / "single.yaml";
+  const std::string file_app = k8s::app("default", "from-file", {pods[2]->address}, pods[2]->port);
+  write_file_atomic(
+      single, k8s::documents({file_app, k8s::ingress(k8s::simple_ingress("file", "file.example.com",
+                                                                         "/", "from-file"))}));
+  start_strait({.args = {"--manifests", single.string()}});
+  EXPECT_EQ(pod_for("json.example.com", "/"), "from-json");
+  EXPECT_EQ(pod_for("list.example.com", "/"), "from-list");
+  EXPECT_EQ(pod_for("file.example.com", "/"), "from-file");
+  // The single file is watched too.
+  write_file_atomic(
+      single, k8s::documents({file_app, k8s::ingress(k8s::simple_ingress(
+                                            "file", "file2.example.com", "/", "from-file"))}));
+  EXPECT_TRUE(await_pod("file2.example.com", "/", "from-file"));
+  EXPECT_EQ(pod_for("file.example.com", "/"), "status:404");
 }
 
 TEST_F(LiveUpdateTest, BadYamlIsReportedAndTheFilesPreviousObjectsStay) {

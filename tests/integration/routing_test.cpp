@@ -95,12 +95,11 @@ TEST_F(RoutingTest, HostHeaderIsMatchedWithoutCaseOrPort) {
 
 TEST_F(RoutingTest, ExactHostBeatsWildcardBeatsHostless) {
   apps({"exact", "wild", "hostless"});
-  write_manifest("ingress.yaml",
-                 k8s::documents({k8s::ingress(k8s::simple_ingress("a", "api.example.com", "/",
-                                                                  "exact")),
-                                 k8s::ingress(k8s::simple_ingress("b", "*.example.com", "/",
-                                                                  "wild")),
-                                 k8s::ingress(k8s::simple_ingress("c", "", "/", "hostless"))}));
+  write_manifest(
+      "ingress.yaml",
+      k8s::documents({k8s::ingress(k8s::simple_ingress("a", "api.example.com", "/", "exact")),
+                      k8s::ingress(k8s::simple_ingress("b", "*.example.com", "/", "wild")),
+                      k8s::ingress(k8s::simple_ingress("c", "", "/", "hostless"))}));
   start_strait();
   EXPECT_EQ(pod_for("api.example.com", "/v1"), "exact");
   EXPECT_EQ(pod_for("www.example.com", "/v1"), "wild");
@@ -146,8 +145,8 @@ TEST_F(RoutingTest, RulesForOneHostMergeAcrossIngresses) {
   Ingress newer = k8s::simple_ingress("a-newer", "merge.example.com", "/same", "newer");
   newer.creation_timestamp = "2024-01-01T00:00:00Z";
   write_manifest("a.yaml", k8s::ingress(a));
-  write_manifest("b.yaml", k8s::documents({k8s::ingress(b), k8s::ingress(newer),
-                                           k8s::ingress(older)}));
+  write_manifest("b.yaml",
+                 k8s::documents({k8s::ingress(b), k8s::ingress(newer), k8s::ingress(older)}));
   start_strait();
   EXPECT_EQ(pod_for("merge.example.com", "/one"), "one");
   EXPECT_EQ(pod_for("merge.example.com", "/two/x"), "two");
@@ -156,8 +155,8 @@ TEST_F(RoutingTest, RulesForOneHostMergeAcrossIngresses) {
 
 TEST_F(RoutingTest, UnmatchedRequestsGet404FromTheBuiltInDefaultBackend) {
   auto pods = apps({"only"});
-  write_manifest("ingress.yaml", k8s::ingress(k8s::simple_ingress("only", "only.example.com",
-                                                                  "/app", "only")));
+  write_manifest("ingress.yaml",
+                 k8s::ingress(k8s::simple_ingress("only", "only.example.com", "/app", "only")));
   start_strait();
   const auto r = curl({strait().url("/nothing-here"), "-H", "Host: unknown.example.com"});
   ASSERT_TRUE(r.ok()) << r.describe();
@@ -185,8 +184,8 @@ TEST_F(RoutingTest, IngressDefaultBackendTakesUnmatchedTraffic) {
 
 TEST_F(RoutingTest, DefaultBackendServiceFlagReplacesThe404) {
   apps({"fallback", "routed"});
-  write_manifest("ingress.yaml", k8s::ingress(k8s::simple_ingress("routed", "routed.example.com",
-                                                                  "/", "routed")));
+  write_manifest("ingress.yaml",
+                 k8s::ingress(k8s::simple_ingress("routed", "routed.example.com", "/", "routed")));
   start_strait({.args = {"--default-backend-service", "default/fallback"}});
   EXPECT_EQ(pod_for("routed.example.com", "/x"), "routed");
   EXPECT_EQ(pod_for("unknown.example.com", "/x"), "fallback");
@@ -203,17 +202,17 @@ TEST_F(RoutingTest, OnlyIngressesOfOurClassAreServed) {
   legacy.annotations = {{"kubernetes.io/ingress.class", "strait"}};
   Ingress theirs = k8s::simple_ingress("theirs", "theirs.example.com", "/", "theirs");
   theirs.class_name = "nginx";
-  Ingress theirs_legacy = k8s::simple_ingress("theirs-legacy", "theirs2.example.com", "/",
-                                              "theirs");
+  Ingress theirs_legacy =
+      k8s::simple_ingress("theirs-legacy", "theirs2.example.com", "/", "theirs");
   theirs_legacy.class_name.reset();
   theirs_legacy.annotations = {{"kubernetes.io/ingress.class", "nginx"}};
   Ingress classless = k8s::simple_ingress("classless", "classless.example.com", "/", "classless");
   classless.class_name.reset();
-  write_manifest("ingress.yaml",
-                 k8s::documents({k8s::ingress_class(),
-                                 k8s::ingress_class("nginx", "k8s.io/ingress-nginx"),
-                                 k8s::ingress(ours), k8s::ingress(legacy), k8s::ingress(theirs),
-                                 k8s::ingress(theirs_legacy), k8s::ingress(classless)}));
+  write_manifest(
+      "ingress.yaml",
+      k8s::documents({k8s::ingress_class(), k8s::ingress_class("nginx", "k8s.io/ingress-nginx"),
+                      k8s::ingress(ours), k8s::ingress(legacy), k8s::ingress(theirs),
+                      k8s::ingress(theirs_legacy), k8s::ingress(classless)}));
   start_strait();
   EXPECT_EQ(pod_for("ours.example.com", "/"), "ours");
   EXPECT_EQ(pod_for("legacy.example.com", "/"), "legacy");

@@ -36,9 +36,9 @@ TEST_F(UpstreamErrorsTest, AllEndpointsRefusingGives502) {
 
 TEST_F(UpstreamErrorsTest, RefusedConnectionsAreRetriedOnALiveEndpoint) {
   EchoPod& live = start_pod("live");
-  write_manifest("app.yaml", k8s::app("default", "half",
-                                      {unused_address(), live.address, unused_address()},
-                                      live.port));
+  // One endpoint refuses, one answers: a refused connection is retried once on another endpoint.
+  write_manifest("app.yaml",
+                 k8s::app("default", "half", {unused_address(), live.address}, live.port));
   route("half.example.com", "half");
   start_strait();
   for (int i = 0; i < 30; ++i) {
@@ -79,11 +79,26 @@ TEST_F(UpstreamErrorsTest, ReadTimeoutGives504) {
   EXPECT_EQ(pod_for("slow.example.com", "/delay/100"), "slow");
 }
 
+TEST_F(UpstreamErrorsTest, ConnectTimeoutGives504) {
+  Blackhole hole(next_loopback_address());
+  write_manifest("app.yaml", k8s::app("default", "hole", {hole.address()}, hole.port()));
+  route("hole.example.com", "hole");
+  start_strait({.args = {"--proxy-connect-timeout=1"}});
+  const auto start = Clock::now();
+  const auto r = curl({strait().url("/x"), "-H", "Host: hole.example.com"});
+  const auto elapsed = Clock::now() - start;
+  EXPECT_EQ(r.status(), 504) << r.describe();
+  EXPECT_GE(elapsed, 900ms);
+  EXPECT_LT(elapsed, 4s);
+}
+
 TEST_F(UpstreamErrorsTest, HealthzAndReadyz) {
   EchoPod& pod = start_pod("ready");
   write_manifest("app.yaml", k8s::app("default", "ready", {pod.address}, pod.port));
   route("ready.example.com", "ready");
-  Strait& s = start_strait({.wait_ready = false});
+  StraitOptions options;
+  options.wait_ready = false;
+  Strait& s = start_strait(options);
   // Once /readyz says 200, the configuration is serving: the very next request is routed.
   ASSERT_TRUE(wait_ready(s)) << "/readyz never answered 200";
   EXPECT_EQ(pod_for("ready.example.com", "/"), "ready");

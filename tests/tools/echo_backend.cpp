@@ -13,7 +13,8 @@
 //   /status/CODE          that status (200..599) with a small text body
 //   /delay/MS             waits MS milliseconds, then answers like any other path
 //   /close                answers, with Connection: close, and closes the connection
-//   /__stats              {"requests":N,"bytes_received":N,"connections":N}: request heads received,
+//   /__stats              {"requests":N,"bytes_received":N,"connections":N}: request heads
+//   received,
 //                         request body bytes received and connections accepted so far, not counting
 //                         /__stats requests themselves (a request is counted as soon as its head
 //                         arrives, so a cut-short request still shows)
@@ -21,9 +22,10 @@
 //     {"pod":NAME,"method":..,"target":..,"version":..,"headers":[[name,value],...],
 //      "body_bytes":N,"body_fnv1a64":"16 hex digits","local":"ADDR:PORT","peer":"ADDR:PORT"}
 // A request header "X-Echo-Response-Header: Name: Value" (repeatable) adds "Name: Value" to the
-// response; a Date, Content-Type or Server given that way replaces the default one (the server sends
-// no Server header by default), which lets tests check what a proxy does with response headers.
-// Strings are JSON-escaped; bytes >= 0x80 are written as \u00XX so the output is always valid JSON.
+// response; a Date, Content-Type or Server given that way replaces the default one (the server
+// sends no Server header by default), which lets tests check what a proxy does with response
+// headers. Strings are JSON-escaped; bytes >= 0x80 are written as \u00XX so the output is always
+// valid JSON.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,8 +38,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -168,25 +170,44 @@ std::string address_text(const sockaddr_in& sa) {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -201,9 +222,7 @@ struct Request {
       if (iequals(n, name)) return &v;
     return nullptr;
   }
-  std::string_view path() const {
-    return std::string_view(target).substr(0, target.find('?'));
-  }
+  std::string_view path() const { return std::string_view(target).substr(0, target.find('?')); }
   std::string_view query() const {
     const size_t q = target.find('?');
     return q == std::string::npos ? std::string_view() : std::string_view(target).substr(q + 1);
@@ -315,8 +334,7 @@ class Connection {
     if (path.starts_with("/bytes/")) {
       uint64_t n = 0;
       if (!parse_number(path.substr(7), n)) {
-        return send_response(400, "text/plain", "bad byte count\n", extra, keep_alive,
-                             head_only) &&
+        return send_response(400, "text/plain", "bad byte count\n", extra, keep_alive, head_only) &&
                keep_alive;
       }
       return send_pattern(n, query_has(req.query(), "chunked=1"), extra, keep_alive, head_only) &&
@@ -368,8 +386,8 @@ class Connection {
       json_string(out, req.headers[i].second);
       out += ']';
     }
-    out += "],\"body_bytes\":" + std::to_string(body_bytes) + ",\"body_fnv1a64\":\"" +
-           fnv.hex() + "\",\"local\":";
+    out += "],\"body_bytes\":" + std::to_string(body_bytes) + ",\"body_fnv1a64\":\"" + fnv.hex() +
+           "\",\"local\":";
     json_string(out, local_);
     out += ",\"peer\":";
     json_string(out, peer_);
@@ -396,8 +414,8 @@ class Connection {
   }
 
   bool send_response(int status, std::string_view content_type, const std::string& body,
-                     const std::vector<std::pair<std::string, std::string>>& extra,
-                     bool keep_alive, bool head_only, bool bodiless = false) {
+                     const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive,
+                     bool head_only, bool bodiless = false) {
     std::string msg = response_head(status, bodiless ? "" : content_type, extra, keep_alive);
     if (!bodiless) msg += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     msg += "\r\n";
@@ -406,8 +424,8 @@ class Connection {
   }
 
   bool send_pattern(uint64_t n, bool chunked,
-                    const std::vector<std::pair<std::string, std::string>>& extra,
-                    bool keep_alive, bool head_only) {
+                    const std::vector<std::pair<std::string, std::string>>& extra, bool keep_alive,
+                    bool head_only) {
     std::string head = response_head(200, "application/octet-stream", extra, keep_alive);
     head += chunked ? "Transfer-Encoding: chunked\r\n"
                     : "Content-Length: " + std::to_string(n) + "\r\n";
@@ -628,8 +646,7 @@ void accept_loop(int listen_fd, std::string local) {
         ::poll(nullptr, 0, 10);  // out of descriptors: give other connections time to end
         continue;
       }
-      std::fprintf(stderr, "echo_backend: accept on %s: %s\n", local.c_str(),
-                   std::strerror(errno));
+      std::fprintf(stderr, "echo_backend: accept on %s: %s\n", local.c_str(), std::strerror(errno));
       return;
     }
     g_connections.fetch_add(1, std::memory_order_relaxed);

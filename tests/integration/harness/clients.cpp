@@ -113,7 +113,8 @@ CurlResult run_curl(const std::filesystem::path& scratch_dir, const std::vector<
   }
   r.heads = parse_heads(read_file(head_path));
   r.body = read_file(body_path);
-  for (size_t i = 1; i < urls; ++i) r.body += read_file(body_path.string() + "." + std::to_string(i));
+  for (size_t i = 1; i < urls; ++i)
+    r.body += read_file(body_path.string() + "." + std::to_string(i));
   return r;
 }
 
@@ -180,8 +181,9 @@ namespace {
 
 std::vector<std::string> stream_argv(const std::filesystem::path& head_path,
                                      std::chrono::milliseconds timeout) {
-  return {"curl", "-sS", "--max-time", std::to_string(timeout.count() / 1000.0), "-D",
-          head_path.string()};
+  return {"curl",       "-sS",
+          "--max-time", std::to_string(timeout.count() / 1000.0),
+          "-D",         head_path.string()};
 }
 
 void finish(Process& p, StreamResult& r, const std::filesystem::path& head_path,
@@ -323,6 +325,8 @@ RssSampler::~RssSampler() {
   state_->thread.join();
 }
 
-uint64_t RssSampler::peak_kib() const { return state_->peak.load(); }
+uint64_t RssSampler::peak_kib() const {
+  return state_->peak.load();
+}
 
 }  // namespace it

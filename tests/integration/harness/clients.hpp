@@ -46,9 +46,7 @@ struct WrkResult {
   uint64_t not_2xx = 0;  // everything else
   uint64_t connect_errors = 0, read_errors = 0, write_errors = 0, timeouts = 0;
   uint64_t non_2xx_3xx = 0;  // wrk's own "Non-2xx or 3xx responses"
-  uint64_t socket_errors() const {
-    return connect_errors + read_errors + write_errors + timeouts;
-  }
+  uint64_t socket_errors() const { return connect_errors + read_errors + write_errors + timeouts; }
 };
 
 // wrk -t threads -c connections -d seconds, with extra headers (e.g. Host), counting statuses

@@ -24,9 +24,15 @@ std::string sanitize(std::string s) {
 
 }  // namespace
 
-std::string strait_binary() { return env_or("STRAIT_BINARY", STRAIT_BINARY); }
-std::string echo_backend_binary() { return env_or("ECHO_BACKEND_BINARY", ECHO_BACKEND_BINARY); }
-std::filesystem::path source_dir() { return STRAIT_SOURCE_DIR; }
+std::string strait_binary() {
+  return env_or("STRAIT_BINARY", STRAIT_BINARY);
+}
+std::string echo_backend_binary() {
+  return env_or("ECHO_BACKEND_BINARY", ECHO_BACKEND_BINARY);
+}
+std::filesystem::path source_dir() {
+  return STRAIT_SOURCE_DIR;
+}
 
 void IntegrationTest::SetUp() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -46,8 +52,18 @@ void IntegrationTest::TearDown() {
                     << describe_wait_status(*s->process.exit_status());
     }
   }
+  // Every test ends with the graceful shutdown an operator gets: SIGTERM, exit 0. (Under the
+  // sanitizers this is also when leaks are reported.)
+  for (auto& s : straits_) {
+    if (s->process.exit_status()) continue;
+    const int status = s->process.stop(10s);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ADD_FAILURE() << "strait (pid " << s->process.pid()
+                    << ") did not exit 0 on SIGTERM at the end of the test: "
+                    << describe_wait_status(status);
+    }
+  }
   const bool failed = HasFailure();
-  for (auto& s : straits_) s->process.stop(5s);
   for (auto& p : pods_) p->process.stop(2s);
   if (failed) {
     std::ostringstream os;
@@ -115,8 +131,8 @@ std::vector<EchoPod*> IntegrationTest::start_pods(const std::vector<std::string>
             std::string word, endpoint;
             while (in >> word >> endpoint) {
               if (word == "listening")
-                ports.push_back(static_cast<uint16_t>(
-                    std::stoi(endpoint.substr(endpoint.rfind(':') + 1))));
+                ports.push_back(
+                    static_cast<uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1))));
             }
             return ports.size() == static_cast<size_t>(1 + extra_listeners) ||
                    !pod->process.running();
@@ -164,14 +180,14 @@ Strait& IntegrationTest::start_strait(const StraitOptions& options) {
   const std::string tag = "strait-" + std::to_string(straits_.size());
   s->stdout_path = dir_ / (tag + ".out");
   s->stderr_path = dir_ / (tag + ".err");
-  std::vector<std::string> argv = {strait_binary(),
-                                   "--bind-address=" + s->address,
-                                   "--http-port=" + std::to_string(s->http_port),
-                                   "--https-port=" + std::to_string(s->https_port),
-                                   "--healthz-port=" + std::to_string(s->healthz_port),
-                                   "--workers=" + std::to_string(options.workers),
-                                   "--shutdown-grace-period=" +
-                                       std::to_string(options.shutdown_grace_seconds)};
+  std::vector<std::string> argv = {
+      strait_binary(),
+      "--bind-address=" + s->address,
+      "--http-port=" + std::to_string(s->http_port),
+      "--https-port=" + std::to_string(s->https_port),
+      "--healthz-port=" + std::to_string(s->healthz_port),
+      "--workers=" + std::to_string(options.workers),
+      "--shutdown-grace-period=" + std::to_string(options.shutdown_grace_seconds)};
   if (options.manifests) argv.push_back("--manifests=" + manifests_dir().string());
   argv.insert(argv.end(), options.args.begin(), options.args.end());
   if (!std::filesystem::exists(strait_binary())) {
@@ -190,12 +206,12 @@ Strait& IntegrationTest::start_strait(const StraitOptions& options) {
 
 bool IntegrationTest::wait_ready(Strait& s, std::chrono::milliseconds timeout) {
   return eventually(
-      [&] {
-        if (!s.process.running()) return true;
-        const auto r = http_get(s.address, s.healthz_port, "localhost", "/readyz", {}, 2s);
-        return r && r->status == 200;
-      },
-      timeout) &&
+             [&] {
+               if (!s.process.running()) return true;
+               const auto r = http_get(s.address, s.healthz_port, "localhost", "/readyz", {}, 2s);
+               return r && r->status == 200;
+             },
+             timeout) &&
          s.process.running();
 }
 

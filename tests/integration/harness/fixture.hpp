@@ -79,8 +79,7 @@ class IntegrationTest : public ::testing::Test {
   void remove_manifest(const std::string& name);
 
   // Echo pods on fresh loopback addresses, all on one port (as pods behind one EndpointSlice).
-  std::vector<EchoPod*> start_pods(const std::vector<std::string>& names,
-                                   int extra_listeners = 0);
+  std::vector<EchoPod*> start_pods(const std::vector<std::string>& names, int extra_listeners = 0);
   EchoPod& start_pod(const std::string& name, int extra_listeners = 0) {
     return *start_pods({name}, extra_listeners).front();
   }

@@ -29,11 +29,9 @@ void backend(std::ostringstream& os, const BackendRef& b, const std::string& ind
 
 }  // namespace
 
-std::string ingress_class(const std::string& name, const std::string& controller,
-                          bool is_default) {
+std::string ingress_class(const std::string& name, const std::string& controller, bool is_default) {
   std::ostringstream os;
-  os << "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: " << name
-     << "\n";
+  os << "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: " << name << "\n";
   if (is_default)
     os << "  annotations:\n    ingressclass.kubernetes.io/is-default-class: \"true\"\n";
   os << "spec:\n  controller: " << controller << "\n";
@@ -49,9 +47,9 @@ std::string service(const std::string& ns, const std::string& name,
     os << "  - ";
     if (!p.name.empty()) os << "name: " << p.name << "\n    ";
     os << "port: " << p.port << "\n    protocol: TCP\n    targetPort: ";
-    const bool numeric = !p.target_port.empty() &&
-                         std::all_of(p.target_port.begin(), p.target_port.end(),
-                                     [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric =
+        !p.target_port.empty() && std::all_of(p.target_port.begin(), p.target_port.end(),
+                                              [](char c) { return c >= '0' && c <= '9'; });
     os << (numeric ? p.target_port : q(p.target_port)) << "\n";
   }
   return os.str();

@@ -20,7 +20,7 @@ std::string service(const std::string& ns, const std::string& name,
                     const std::vector<ServicePort>& ports);
 // type: ExternalName
 std::string external_name_service(const std::string& ns, const std::string& name,
-                                   const std::string& external_name, int port);
+                                  const std::string& external_name, int port);
 
 struct SlicePort {
   std::string name;  // may be empty (matches an unnamed Service port)

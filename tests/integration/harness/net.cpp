@@ -55,6 +55,12 @@ std::string next_loopback_address() {
          std::to_string(n % 250 + 2);
 }
 
+std::string next_loopback_subnet() {
+  static std::atomic<uint32_t> counter{0};
+  const unsigned x = 16 + static_cast<unsigned>(::getpid()) % 200;
+  return "127." + std::to_string(x) + "." + std::to_string(200 + counter.fetch_add(1) % 56) + ".";
+}
+
 uint16_t free_port(const std::string& addr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa = make_addr(addr, 0);
@@ -136,6 +142,32 @@ bool connection_refused(const std::string& addr, uint16_t port) {
   return err == ECONNREFUSED;
 }
 
+Blackhole::Blackhole(const std::string& addr) : addr_(addr) {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa = make_addr(addr, 0);
+  if (::bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::listen(listener_, 0) != 0) {
+    throw std::runtime_error("blackhole: cannot listen on " + addr + ": " + std::strerror(errno));
+  }
+  socklen_t len = sizeof sa;
+  ::getsockname(listener_, reinterpret_cast<sockaddr*>(&sa), &len);
+  port_ = ntohs(sa.sin_port);
+  // Fill the accept queue (backlog 0 holds one connection) until a connect stops completing.
+  for (int i = 0; i < 8; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fillers_.push_back(fd);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 200) == 0) return;  // this SYN was dropped: the queue is full
+  }
+  throw std::runtime_error("blackhole: the accept queue never filled on " + addr);
+}
+
+Blackhole::~Blackhole() {
+  for (int fd : fillers_) ::close(fd);
+  if (listener_ >= 0) ::close(listener_);
+}
+
 uint64_t fnv1a64(std::string_view data, uint64_t hash) {
   for (const char c : data) {
     hash ^= static_cast<unsigned char>(c);
@@ -198,7 +230,9 @@ size_t HttpResponse::header_count(std::string_view name) const {
                                            [&](const auto& h) { return iequals(h.first, name); }));
 }
 
-nlohmann::json HttpResponse::json() const { return nlohmann::json::parse(body); }
+nlohmann::json HttpResponse::json() const {
+  return nlohmann::json::parse(body);
+}
 
 std::string HttpResponse::describe() const {
   std::ostringstream os;
@@ -209,7 +243,9 @@ std::string HttpResponse::describe() const {
   return os.str();
 }
 
-RawClient::RawClient(RawClient&& other) noexcept { *this = std::move(other); }
+RawClient::RawClient(RawClient&& other) noexcept {
+  *this = std::move(other);
+}
 
 RawClient& RawClient::operator=(RawClient&& other) noexcept {
   if (this != &other) {
@@ -222,7 +258,9 @@ RawClient& RawClient::operator=(RawClient&& other) noexcept {
   return *this;
 }
 
-RawClient::~RawClient() { close(); }
+RawClient::~RawClient() {
+  close();
+}
 
 void RawClient::close() {
   if (fd_ >= 0) ::close(fd_);

@@ -19,6 +19,9 @@ using namespace std::chrono_literals;
 // A fresh 127.X.Y.Z for each call (X derived from the process id, so concurrent test runs on the
 // machine rarely share addresses). Never 127.0.0.0/16.
 std::string next_loopback_address();
+// A fresh "127.X.Z." prefix (Z >= 200, never used by next_loopback_address()) for tests that need
+// a whole /24 of addresses, such as the example manifests' 127.0.1.x.
+std::string next_loopback_subnet();
 // A port that was free on addr a moment ago (bind to port 0, read it back, close).
 uint16_t free_port(const std::string& addr);
 // Connected TCP socket (blocking, CLOEXEC) or -1; bind_addr picks the client's source address.
@@ -34,6 +37,24 @@ std::string fnv_hex(uint64_t hash);
 // The echo_backend /bytes pattern: byte i is 'a' + i % 26. Hash of its first n bytes.
 uint64_t pattern_fnv1a64(uint64_t n);
 std::string pattern_bytes(uint64_t offset, size_t n);
+
+// A listener that never completes a connection: its accept queue is full and nobody accepts, so
+// new SYNs are dropped and a connect() to it hangs until its own timeout. An upstream "blackhole".
+class Blackhole {
+ public:
+  explicit Blackhole(const std::string& addr);
+  ~Blackhole();
+  Blackhole(const Blackhole&) = delete;
+  Blackhole& operator=(const Blackhole&) = delete;
+  const std::string& address() const { return addr_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string addr_;
+  uint16_t port_ = 0;
+  int listener_ = -1;
+  std::vector<int> fillers_;
+};
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -78,8 +99,7 @@ class RawClient {
   // it instead of being stored. nullopt on error or timeout (see error()).
   std::optional<HttpResponse> read_response(
       std::chrono::milliseconds timeout = 10s, bool head_request = false,
-      bool stop_at_interim = false,
-      const std::function<void(const char*, size_t)>& sink = nullptr);
+      bool stop_at_interim = false, const std::function<void(const char*, size_t)>& sink = nullptr);
   // True once the peer closed the connection (EOF or reset) within timeout; buffered bytes are
   // discarded.
   bool wait_closed(std::chrono::milliseconds timeout);

@@ -78,8 +78,8 @@ Process::Process(const std::vector<std::string>& argv, const SpawnOptions& optio
             "addopen stdout");
     }
     const std::string err = options.stderr_path.empty() ? "/dev/null" : options.stderr_path;
-    check(posix_spawn_file_actions_addopen(&actions, 2, err.c_str(),
-                                           O_WRONLY | O_CREAT | O_APPEND, 0644),
+    check(posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                           0644),
           "addopen stderr");
     // Own process group (so teardown can kill the child and anything it started), default
     // dispositions and an empty mask whatever the test process uses.
@@ -87,8 +87,8 @@ Process::Process(const std::vector<std::string>& argv, const SpawnOptions& optio
     sigemptyset(&none);
     sigemptyset(&defaults);
     for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&defaults, sig);
-    check(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                              POSIX_SPAWN_SETSIGDEF),
+    check(posix_spawnattr_setflags(
+              &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF),
           "setflags");
     check(posix_spawnattr_setpgroup(&attr, 0), "setpgroup");
     check(posix_spawnattr_setsigmask(&attr, &none), "setsigmask");
@@ -109,7 +109,9 @@ Process::Process(const std::vector<std::string>& argv, const SpawnOptions& optio
   cleanup();
 }
 
-Process::Process(Process&& other) noexcept { *this = std::move(other); }
+Process::Process(Process&& other) noexcept {
+  *this = std::move(other);
+}
 
 Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
@@ -122,7 +124,9 @@ Process& Process::operator=(Process&& other) noexcept {
   return *this;
 }
 
-Process::~Process() { reset(); }
+Process::~Process() {
+  reset();
+}
 
 void Process::reset() {
   if (pid_ > 0 && !status_) stop(1s);
@@ -187,8 +191,7 @@ std::string CommandResult::describe() const {
   return os.str();
 }
 
-CommandResult run_command(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds timeout) {
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
@@ -298,6 +301,8 @@ void write_file_in_place(const std::filesystem::path& path, const std::string& c
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-void sleep_for_poll(std::chrono::milliseconds interval) { std::this_thread::sleep_for(interval); }
+void sleep_for_poll(std::chrono::milliseconds interval) {
+  std::this_thread::sleep_for(interval);
+}
 
 }  // namespace it
