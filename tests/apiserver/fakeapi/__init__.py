@@ -1,0 +1,1 @@
+"""A fake kube-apiserver for strait's tests. Standard library only; see ../README.md."""
