@@ -39,6 +39,9 @@ Cluster build_cluster(const Store& store, const Service& service, const ServiceP
                       std::string name) {
   Cluster cluster;
   cluster.name = std::move(name);
+  cluster.service_namespace = service.metadata.namespace_;
+  cluster.service_name = service.metadata.name;
+  cluster.service_port = port.port;
   if (service.type == "ExternalName") {
     cluster.external_name = service.external_name;
     cluster.external_port = static_cast<uint16_t>(port.port);

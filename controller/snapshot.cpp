@@ -11,8 +11,7 @@ bool equivalent(const Snapshot& a, const Snapshot& b) {
     const auto& y = b.clusters[i];
     if (x != y && (!x || !y || !(*x == *y))) return false;
   }
-  return a.exact_hosts == b.exact_hosts && a.wildcard_hosts == b.wildcard_hosts &&
-         a.catch_all == b.catch_all;
+  return a.routes == b.routes || *a.routes == *b.routes;
 }
 
 }  // namespace strait

@@ -178,17 +178,19 @@ Translation Translator::finish() {
     }
     return *controller_default;
   };
-  auto snapshot = std::make_shared<Snapshot>();
+  auto routes = std::make_shared<RouteTable>();
   for (auto& [key, b] : exact_hosts_) {
     int32_t fb = default_fallback(b);
-    snapshot->exact_hosts.emplace(key, build_host(std::move(b), fb));
+    routes->exact_hosts.emplace(key, build_host(std::move(b), fb));
   }
   for (auto& [key, b] : wildcard_hosts_) {
     int32_t fb = default_fallback(b);
-    snapshot->wildcard_hosts.emplace(key, build_host(std::move(b), fb));
+    routes->wildcard_hosts.emplace(key, build_host(std::move(b), fb));
   }
   int32_t fb = default_fallback(catch_all_);
-  snapshot->catch_all = build_host(std::move(catch_all_), fb);
+  routes->catch_all = build_host(std::move(catch_all_), fb);
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->routes = std::move(routes);
   snapshot->clusters = clusters_.take();
 
   // The same problem found twice (one Service named by two paths) is reported once.

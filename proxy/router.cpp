@@ -32,7 +32,7 @@ bool normalise_host(std::string_view host, char (&buf)[kMaxHost], std::string_vi
   return true;
 }
 
-const VirtualHost& pick_host(const Snapshot& s, std::string_view raw_host) {
+const VirtualHost& pick_host(const RouteTable& s, std::string_view raw_host) {
   char buf[kMaxHost];
   std::string_view host;
   if (!normalise_host(raw_host, buf, host) || host.empty()) return s.catch_all;
@@ -75,7 +75,7 @@ const Route* match_prefix(const VirtualHost& vh, std::string_view path) {
 
 RouteMatch route_request(const Snapshot& snapshot, std::string_view host, std::string_view path) {
   RouteMatch match;
-  const VirtualHost& vh = pick_host(snapshot, host);
+  const VirtualHost& vh = pick_host(*snapshot.routes, host);
   match.vhost = &vh;
   const Route* exact = nullptr;
   if (auto it = vh.exact.find(path); it != vh.exact.end()) exact = &vh.routes[it->second];

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include "controller/endpoint_update.hpp"
 #include "strait/log.hpp"
 
 namespace strait::controller::kube {
@@ -61,15 +62,34 @@ void ApiSource::replace(Kind kind, std::vector<Object> objects) {
   for (const auto& key : stale) store_.erase(kind, key);
   for (auto& o : objects) store_.upsert(std::move(o));
   listed_.insert(kind);
+  full_sync_needed_ = true;
   mark_dirty();
 }
 
+void ApiSource::note_slice(const EndpointSlice& slice) {
+  changed_services_.insert(slice.metadata.namespace_ + "/" + slice.service_name());
+}
+
 void ApiSource::upsert(Object object) {
+  if (const auto* slice = std::get_if<EndpointSlice>(&object)) {
+    // Both the old and the new owner Service (the label may have changed).
+    auto old = store_.endpoint_slices.find(object_key(object));
+    if (old != store_.endpoint_slices.end()) note_slice(old->second);
+    note_slice(*slice);
+  } else {
+    full_sync_needed_ = true;
+  }
   store_.upsert(std::move(object));
   mark_dirty();
 }
 
 void ApiSource::erase(Kind kind, const std::string& key) {
+  if (kind == Kind::EndpointSlice) {
+    auto old = store_.endpoint_slices.find(key);
+    if (old != store_.endpoint_slices.end()) note_slice(old->second);
+  } else {
+    full_sync_needed_ = true;
+  }
   if (store_.erase(kind, key)) mark_dirty();
 }
 
@@ -106,6 +126,19 @@ void ApiSource::sync() {
   // Until every kind has been listed once, a translation would see Ingresses without their
   // Services (503s for routes that are fine): wait for the complete picture.
   if (!synced()) return;
+  std::set<std::string> services = std::move(changed_services_);
+  changed_services_.clear();
+  if (!full_sync_needed_ && last_) {
+    // Only endpoints moved: rebuild those clusters and keep the route table.
+    if (auto next = refresh_endpoints(*last_, store_, services)) {
+      if (equivalent(*last_, *next)) return;
+      next->version = ++version_;
+      last_ = next;
+      publish_(last_);
+      return;
+    }
+  }
+  full_sync_needed_ = false;
   Translation translation = translate(store_, options_.translate);
   std::set<std::string> warnings;
   for (const auto& w : translation.warnings) {

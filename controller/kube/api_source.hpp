@@ -46,6 +46,8 @@ class ApiSource final : public ReflectorSink {
  private:
   void mark_dirty();
   void sync();
+  // Remembers the Service an EndpointSlice belongs to, for the endpoints-only fast path.
+  void note_slice(const EndpointSlice& slice);
 
   boost::asio::io_context& io_;
   ApiClient& client_;
@@ -59,6 +61,9 @@ class ApiSource final : public ReflectorSink {
   std::set<Kind> unhealthy_;
   bool outage_logged_ = false;
   bool sync_scheduled_ = false;
+  // Since the last sync: did anything but EndpointSlices change, and which Services' slices did.
+  bool full_sync_needed_ = true;
+  std::set<std::string> changed_services_;
   boost::asio::steady_timer sync_timer_;
   std::shared_ptr<const Snapshot> last_;
   std::set<std::string> last_warnings_;

@@ -44,6 +44,10 @@ struct Endpoint {
 // A Service port resolved to the endpoints traffic goes to.
 struct Cluster {
   std::string name;  // "namespace/service:port" as the Ingress referenced it
+  // The Service port this cluster resolves, so an EndpointSlice change can rebuild just it.
+  std::string service_namespace;
+  std::string service_name;
+  int64_t service_port = 0;
   // Endpoints whose conditions.ready is not false; when none is ready, the serving+terminating
   // ones (so a rollout's last pods still answer). Empty means 503.
   std::vector<Endpoint> endpoints;
@@ -85,12 +89,21 @@ struct VirtualHost {
   bool operator==(const VirtualHost&) const = default;
 };
 
-struct Snapshot {
+// Hosts and their routes: rebuilt when Ingresses, Services or classes change, and shared
+// unchanged between snapshots that differ only in endpoints.
+struct RouteTable {
   StringMap<VirtualHost> exact_hosts;     // key: lower-case host
   StringMap<VirtualHost> wildcard_hosts;  // key: the suffix after "*." ("foo.com" for *.foo.com)
   // Host-less rules. Its fallback is the catch-all: an Ingress with only a defaultBackend, else
   // --default-backend-service, else the built-in 404.
   VirtualHost catch_all;
+  bool operator==(const RouteTable&) const = default;
+};
+
+struct Snapshot {
+  // Never null in a published snapshot. Endpoint churn (the most frequent change: pods scale
+  // and roll) builds a new Snapshot that shares this pointer and replaces single clusters.
+  std::shared_ptr<const RouteTable> routes = std::make_shared<RouteTable>();
   std::vector<std::shared_ptr<const Cluster>> clusters;
   uint64_t version = 0;  // set by the publisher; not part of equivalence
 };

@@ -87,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(
             400},
         RejectCase{"lf_only", "GET / HTTP/1.1\nHost: a\n\n", 400},
         RejectCase{"bare_cr_value", "GET / HTTP/1.1\r\n" + kHost + "X: a\rb\r\n\r\n", 400},
-        RejectCase{"nul_in_value", std::string("GET / HTTP/1.1\r\nHost: a\0.b\r\n\r\n", 32), 400},
+        RejectCase{"nul_in_value", std::string("GET / HTTP/1.1\r\nHost: a\0.b\r\n\r\n", 30), 400},
         RejectCase{"bad_name_at", "GET / HTTP/1.1\r\n" + kHost + "Foo@: v\r\n\r\n", 400},
         RejectCase{"empty_name", "GET / HTTP/1.1\r\n" + kHost + ": v\r\n\r\n", 400},
         RejectCase{"no_colon", "GET / HTTP/1.1\r\n" + kHost + "Foo bar\r\n\r\n", 400},

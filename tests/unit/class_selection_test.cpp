@@ -104,7 +104,7 @@ TEST(ClassSelection, ForeignIngressesAreIgnoredWithoutWarnings) {
   store.upsert(foreign);
   Translation t = translate(store, kOptions);
   EXPECT_TRUE(t.warnings.empty()) << warnings_text(t);
-  EXPECT_TRUE(t.snapshot->exact_hosts.empty());
+  EXPECT_TRUE(t.snapshot->routes->exact_hosts.empty());
   EXPECT_TRUE(t.snapshot->clusters.empty());
 }
 

@@ -198,7 +198,7 @@ TEST_P(Fixture, TranslatesWithoutCrashing) {
   o.ingress_class = "ingressClassNameValue";
   Translation t = translate(store, o);
   // Everything in the fixture Ingress is invalid: nothing routes, all is reported.
-  EXPECT_TRUE(t.snapshot->exact_hosts.empty());
+  EXPECT_TRUE(t.snapshot->routes->exact_hosts.empty());
   EXPECT_TRUE(has_warning(t, "Ingress namespaceValue/nameValue", "spec.rules[0].host"))
       << warnings_text(t);
   EXPECT_EQ(cluster_of(*t.snapshot, "x", "/"), "404");

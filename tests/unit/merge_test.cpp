@@ -21,8 +21,8 @@ TEST_F(Merge, RulesForOneHostFromSeveralIngressesMerge) {
   store_.upsert(make_ingress("default", "one", "x.com", {{"/a", "Prefix", "a"}}));
   store_.upsert(make_ingress("default", "two", "x.com", {{"/b", "Exact", "b"}}));
   Translation t = run();
-  ASSERT_EQ(t.snapshot->exact_hosts.size(), 1u);
-  EXPECT_EQ(t.snapshot->exact_hosts.at("x.com").routes.size(), 2u);
+  ASSERT_EQ(t.snapshot->routes->exact_hosts.size(), 1u);
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.at("x.com").routes.size(), 2u);
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/a/z"), "default/a:80");
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/b"), "default/b:80");
   EXPECT_TRUE(t.warnings.empty()) << warnings_text(t);
@@ -56,7 +56,7 @@ TEST_F(Merge, DifferentTypeOrSpellingIsNoConflict) {
   EXPECT_TRUE(t.warnings.empty()) << warnings_text(t);
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/p"), "default/c:80");  // "/p/" longer than "/p"
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/p/q"), "default/c:80");
-  const VirtualHost& vh = t.snapshot->exact_hosts.at("x.com");
+  const VirtualHost& vh = t.snapshot->routes->exact_hosts.at("x.com");
   EXPECT_EQ(vh.routes[vh.prefix.at("/p")].path, "/p/");
 }
 
@@ -74,8 +74,8 @@ TEST_F(Merge, InvalidPathIsSkippedRestStillWorks) {
   store_.upsert(ing);
   Translation t = run();
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/ok"), "default/a:80");
-  EXPECT_EQ(t.snapshot->exact_hosts.at("x.com").routes.size(), 1u);
-  EXPECT_EQ(t.snapshot->exact_hosts.size(), 1u);
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.at("x.com").routes.size(), 1u);
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.size(), 1u);
   EXPECT_TRUE(has_warning(t, "Ingress default/web", "spec.rules[0].http.paths[1].path"));
   EXPECT_TRUE(has_warning(t, "Ingress default/web", "spec.rules[0].http.paths[2].pathType"));
   EXPECT_TRUE(has_warning(t, "Ingress default/web", "spec.rules[0].http.paths[3].path"));
@@ -87,8 +87,8 @@ TEST_F(Merge, InvalidPathIsSkippedRestStillWorks) {
 TEST_F(Merge, BuiltIn404WhenNothingElse) {
   store_.upsert(make_ingress("default", "web", "x.com", {{"/a", "Prefix", "a"}}));
   Translation t = run();
-  EXPECT_EQ(t.snapshot->catch_all.fallback, kBackendNotFound);
-  EXPECT_EQ(t.snapshot->exact_hosts.at("x.com").fallback, kBackendNotFound);
+  EXPECT_EQ(t.snapshot->routes->catch_all.fallback, kBackendNotFound);
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.at("x.com").fallback, kBackendNotFound);
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/zzz"), "404");
   EXPECT_EQ(cluster_of(*t.snapshot, "nope.com", "/"), "404");
 }
@@ -100,7 +100,7 @@ TEST_F(Merge, IngressDefaultBackendIsFallbackOfItsHosts) {
   store_.upsert(make_ingress("default", "other", "y.com", {{"/a", "Prefix", "a"}}));
   Translation t = run();
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/zzz"), "default/b:80");
-  EXPECT_EQ(t.snapshot->exact_hosts.at("x.com").fallback_ingress, "default/web");
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.at("x.com").fallback_ingress, "default/web");
   EXPECT_EQ(cluster_of(*t.snapshot, "y.com", "/zzz"), "404");  // not named by web's rules
   EXPECT_EQ(cluster_of(*t.snapshot, "nope.com", "/"), "404");  // web has rules: no catch-all
 }
@@ -116,7 +116,7 @@ TEST_F(Merge, OldestDefaultBackendWinsPerHost) {
   store_.upsert(older);
   Translation t = run();
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/zzz"), "default/b:80");
-  EXPECT_EQ(t.snapshot->exact_hosts.at("x.com").fallback_ingress, "default/older");
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.at("x.com").fallback_ingress, "default/older");
   // The losing default backend was never resolved into a cluster.
   for (const auto& c : t.snapshot->clusters) EXPECT_NE(c->name, "default/c:80");
 }
@@ -139,10 +139,10 @@ TEST_F(Merge, RulelessIngressSetsCatchAllOldestWins) {
   o.default_backend_service = "default/dflt";
   Translation t = run(o);
   EXPECT_EQ(cluster_of(*t.snapshot, "nope.com", "/"), "default/d:80");
-  EXPECT_EQ(t.snapshot->catch_all.fallback_ingress, "default/early");
+  EXPECT_EQ(t.snapshot->routes->catch_all.fallback_ingress, "default/early");
   // Hosts without their own default backend use the controller's.
   EXPECT_EQ(cluster_of(*t.snapshot, "x.com", "/zzz"), "default/dflt:80");
-  EXPECT_EQ(t.snapshot->exact_hosts.at("x.com").fallback_ingress, "");
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.at("x.com").fallback_ingress, "");
 }
 
 TEST_F(Merge, ControllerDefaultBackendService) {

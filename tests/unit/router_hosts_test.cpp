@@ -28,8 +28,8 @@ TEST_F(RouterHosts, ExactBeatsWildcardBeatsHostless) {
   EXPECT_EQ(route("foo.bar.com"), "default/exact:80");
   EXPECT_EQ(route("other.bar.com"), "default/wild:80");
   EXPECT_EQ(route("unrelated.org"), "default/any:80");
-  EXPECT_EQ(t_.snapshot->wildcard_hosts.count("bar.com"), 1u);
-  EXPECT_EQ(t_.snapshot->wildcard_hosts.at("bar.com").host, "*.bar.com");
+  EXPECT_EQ(t_.snapshot->routes->wildcard_hosts.count("bar.com"), 1u);
+  EXPECT_EQ(t_.snapshot->routes->wildcard_hosts.at("bar.com").host, "*.bar.com");
 }
 
 TEST_F(RouterHosts, WildcardCoversExactlyOneLabel) {
@@ -61,7 +61,7 @@ TEST(RouterHostsUpperCaseRule, RuleHostsAreLowerCased) {
   store.upsert(make_service("default", "svc"));
   store.upsert(make_ingress("default", "a", "foo.example.com", {{"/"}}));
   Translation t = translate(store, {});
-  EXPECT_EQ(t.snapshot->exact_hosts.count("foo.example.com"), 1u);
+  EXPECT_EQ(t.snapshot->routes->exact_hosts.count("foo.example.com"), 1u);
   EXPECT_EQ(cluster_of(*t.snapshot, "FOO.EXAMPLE.COM", "/"), "default/svc:80");
 }
 
@@ -72,7 +72,7 @@ TEST(RouterHostsNoHostless, UnknownHostGetsDefault404) {
   Translation t = translate(store, {});
   RouteMatch m = route_request(*t.snapshot, "other.example.com", "/");
   EXPECT_EQ(m.backend, kBackendNotFound);
-  EXPECT_EQ(m.vhost, &t.snapshot->catch_all);
+  EXPECT_EQ(m.vhost, &t.snapshot->routes->catch_all);
 }
 
 }  // namespace

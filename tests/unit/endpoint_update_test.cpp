@@ -1,0 +1,63 @@
+// The EndpointSlice fast path: only the changed Service's cluster is rebuilt; the route table and
+// every other cluster are shared with the previous snapshot, and the result routes exactly as a
+// full translation would.
+#include "controller/endpoint_update.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/test_support.hpp"
+
+namespace strait::controller::testing {
+namespace {
+
+Store two_services() {
+  Store store;
+  store.upsert(make_service("shop", "api", {{"http", 80}}));
+  store.upsert(make_service("shop", "web", {{"http", 80}}));
+  store.upsert(make_slice("shop", "api-1", "api", "http", 8080, {{"10.0.0.1"}}));
+  store.upsert(make_slice("shop", "web-1", "web", "http", 8080, {{"10.0.1.1"}}));
+  store.upsert(make_ingress("shop", "ing", "a.com",
+                            {{"/api", "Prefix", "api", 80}, {"/", "Prefix", "web", 80}}));
+  return store;
+}
+
+TEST(EndpointUpdate, RebuildsOnlyTheChangedClusterAndSharesTheRest) {
+  Store store = two_services();
+  Translation before = translate(store, {});
+  store.upsert(make_slice("shop", "api-1", "api", "http", 8080, {{"10.0.0.1"}, {"10.0.0.2"}}));
+  auto after = refresh_endpoints(*before.snapshot, store, {"shop/api"});
+  ASSERT_NE(after, nullptr);
+  EXPECT_EQ(after->routes, before.snapshot->routes) << "the route table is shared";
+  ASSERT_EQ(after->clusters.size(), before.snapshot->clusters.size());
+  size_t replaced = 0;
+  for (size_t i = 0; i < after->clusters.size(); ++i) {
+    if (after->clusters[i] != before.snapshot->clusters[i]) {
+      ++replaced;
+      EXPECT_EQ(after->clusters[i]->service_name, "api");
+      EXPECT_EQ(after->clusters[i]->endpoints.size(), 2u);
+    }
+  }
+  EXPECT_EQ(replaced, 1u);
+  // The same answer a full translation gives.
+  Translation full = translate(store, {});
+  EXPECT_TRUE(equivalent(*after, *full.snapshot));
+  EXPECT_FALSE(equivalent(*after, *before.snapshot));
+}
+
+TEST(EndpointUpdate, GivesUpWhenTheServiceIsGone) {
+  Store store = two_services();
+  Translation before = translate(store, {});
+  store.erase(Kind::Service, "shop/api");
+  EXPECT_EQ(refresh_endpoints(*before.snapshot, store, {"shop/api"}), nullptr);
+}
+
+TEST(EndpointUpdate, UnrelatedServicesChangeNothing) {
+  Store store = two_services();
+  Translation before = translate(store, {});
+  auto after = refresh_endpoints(*before.snapshot, store, {"other/svc"});
+  ASSERT_NE(after, nullptr);
+  EXPECT_EQ(after->clusters, before.snapshot->clusters);
+}
+
+}  // namespace
+}  // namespace strait::controller::testing
