@@ -3,6 +3,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include "controller/decode.hpp"
 #include "controller/endpoint_update.hpp"
 #include "strait/log.hpp"
 
@@ -60,7 +63,10 @@ void ApiSource::replace(Kind kind, std::vector<Object> objects) {
       break;
   }
   for (const auto& key : stale) store_.erase(kind, key);
-  for (auto& o : objects) store_.upsert(std::move(o));
+  if (kind == Kind::Secret) unreferenced_secrets_.clear();
+  for (auto& o : objects) {
+    if (keep_secret(o)) store_.upsert(std::move(o));
+  }
   listed_.insert(kind);
   full_sync_needed_ = true;
   mark_dirty();
@@ -79,8 +85,60 @@ void ApiSource::upsert(Object object) {
   } else {
     full_sync_needed_ = true;
   }
+  if (!keep_secret(object)) return;
   store_.upsert(std::move(object));
   mark_dirty();
+}
+
+std::set<std::string> ApiSource::referenced_secrets() const {
+  std::set<std::string> keys;
+  for (const auto& [key, ing] : store_.ingresses) {
+    for (const auto& tls : ing.spec.tls) {
+      if (!tls.secret_name.empty()) keys.insert(ing.metadata.namespace_ + "/" + tls.secret_name);
+    }
+  }
+  return keys;
+}
+
+bool ApiSource::keep_secret(const Object& object) {
+  if (kind_of(object) != Kind::Secret) return true;
+  std::string key = object_key(object);
+  if (referenced_secrets().count(key)) {
+    unreferenced_secrets_.erase(key);
+    return true;
+  }
+  unreferenced_secrets_.insert(key);
+  store_.erase(Kind::Secret, key);
+  return false;
+}
+
+void ApiSource::fetch_newly_referenced_secrets() {
+  std::set<std::string> referenced = referenced_secrets();
+  // Drop the ones no Ingress names any more.
+  std::vector<std::string> unused;
+  for (const auto& [key, secret] : store_.secrets) {
+    if (!referenced.count(key)) unused.push_back(key);
+  }
+  for (const auto& key : unused) {
+    store_.erase(Kind::Secret, key);
+    unreferenced_secrets_.insert(key);
+  }
+  for (const auto& key : referenced) {
+    if (!unreferenced_secrets_.count(key)) continue;
+    size_t slash = key.find('/');
+    std::string path =
+        "/api/v1/namespaces/" + key.substr(0, slash) + "/secrets/" + key.substr(slash + 1);
+    asio::co_spawn(
+        io_,
+        [this, path]() -> asio::awaitable<void> {
+          ApiResponse res = co_await client_.request("GET", path);
+          if (!res.ok()) co_return;
+          auto decoded =
+              decode_object(Kind::Secret, nlohmann::json::parse(res.body, nullptr, false));
+          if (auto* object = std::get_if<Object>(&decoded)) upsert(std::move(*object));
+        },
+        asio::detached);
+  }
 }
 
 void ApiSource::erase(Kind kind, const std::string& key) {
@@ -139,6 +197,7 @@ void ApiSource::sync() {
     }
   }
   full_sync_needed_ = false;
+  fetch_newly_referenced_secrets();
   Translation translation = translate(store_, options_.translate);
   std::set<std::string> warnings;
   for (const auto& w : translation.warnings) {

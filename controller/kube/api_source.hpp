@@ -48,6 +48,11 @@ class ApiSource final : public ReflectorSink {
   void sync();
   // Remembers the Service an EndpointSlice belongs to, for the endpoints-only fast path.
   void note_slice(const EndpointSlice& slice);
+  // TLS Secrets hold private keys: only those an Ingress references stay in memory. The others
+  // are remembered by key and fetched when an Ingress starts referencing them.
+  std::set<std::string> referenced_secrets() const;
+  bool keep_secret(const Object& object);
+  void fetch_newly_referenced_secrets();
 
   boost::asio::io_context& io_;
   ApiClient& client_;
@@ -64,6 +69,7 @@ class ApiSource final : public ReflectorSink {
   // Since the last sync: did anything but EndpointSlices change, and which Services' slices did.
   bool full_sync_needed_ = true;
   std::set<std::string> changed_services_;
+  std::set<std::string> unreferenced_secrets_;
   boost::asio::steady_timer sync_timer_;
   std::shared_ptr<const Snapshot> last_;
   std::set<std::string> last_warnings_;

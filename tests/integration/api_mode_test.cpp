@@ -228,3 +228,101 @@ TEST_F(ApiModeTest, OneLeaderAmongReplicas) {
 
 }  // namespace
 }  // namespace it
+
+namespace it {
+namespace {
+
+TEST_F(ApiModeTest, PublishServiceLoadBalancerAndNodePortAddresses) {
+  EchoPod& pod = start_pod("s");
+  apply_ok("all", k8s::documents(
+                      {k8s::ingress_class(), k8s::app("default", "web", {pod.address}, pod.port),
+                       k8s::ingress(k8s::simple_ingress("web", "pub.example.com", "/", "web"))}));
+  apply_ok("lb", R"(apiVersion: v1
+kind: Service
+metadata: {name: strait-lb, namespace: ingress}
+spec:
+  type: LoadBalancer
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: strait-np, namespace: ingress}
+spec:
+  type: NodePort
+  ports: [{name: http, port: 80, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+)");
+  auto patch_status = [&](const std::vector<std::string>& what, const std::string& json) {
+    std::vector<std::string> args = {"patch"};
+    args.insert(args.end(), what.begin(), what.end());
+    args.insert(args.end(), {"--subresource=status", "--type=merge", "-p", json});
+    CommandResult r = api_->kubectl(args);
+    ASSERT_TRUE(r.exited_with(0)) << r.describe();
+  };
+  patch_status({"service", "strait-lb", "-n", "ingress"},
+               R"({"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.77"}]}}})");
+  patch_status({"node", "node-1"},
+               R"({"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.81"}]}})");
+
+  Strait& lb = start_api_strait("cert", {"--publish-service=ingress/strait-lb"});
+  EXPECT_TRUE(eventually([&] { return ingress_address("web") == "127.0.0.77"; }, 15s))
+      << ingress_address("web");
+  // The load balancer's address changes: the status follows.
+  patch_status({"service", "strait-lb", "-n", "ingress"},
+               R"({"status":{"loadBalancer":{"ingress":[{"ip":"127.0.0.78"}]}}})");
+  EXPECT_TRUE(eventually([&] { return ingress_address("web") == "127.0.0.78"; }, 15s))
+      << ingress_address("web");
+  lb.process.stop(10s);
+  lb.exit_expected = true;
+  // A NodePort Service publishes the nodes' addresses. (The Lease of the stopped replica must
+  // expire first: lease duration 30 s is too long for a test, so remove it.)
+  api_->kubectl({"delete", "lease", "strait-leader"});
+  start_api_strait("cert", {"--publish-service=ingress/strait-np"});
+  EXPECT_TRUE(eventually([&] { return ingress_address("web") == "127.0.0.81"; }, 20s))
+      << ingress_address("web");
+}
+
+}  // namespace
+}  // namespace it
+
+namespace it {
+namespace {
+
+TEST_F(ApiModeTest, TlsSecretsAreFetchedOnlyOnceAnIngressReferencesThem) {
+  EchoPod& pod = start_pod("k");
+  // A kubernetes.io/tls Secret nobody references yet (the key material is irrelevant here).
+  apply_ok("secret", R"(apiVersion: v1
+kind: Secret
+metadata: {name: site-tls, namespace: default}
+type: kubernetes.io/tls
+data: {tls.crt: Y2VydA==, tls.key: a2V5}
+)");
+  apply_ok("all", k8s::documents(
+                      {k8s::ingress_class(), k8s::app("default", "web", {pod.address}, pod.port)}));
+  start_api_strait();
+  // Listed with the field selector, but not kept: strait has not asked for it by name (the one
+  // GET so far is kubectl apply's).
+  const int gets = served("secrets", "get");
+  EXPECT_EQ(gets, 1);
+  apply_ok("ingress", R"(apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: default}
+spec:
+  ingressClassName: strait
+  tls: [{hosts: [tls.example.com], secretName: site-tls}]
+  rules:
+  - host: tls.example.com
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+)");
+  EXPECT_TRUE(await_pod("tls.example.com", "/", "k"));
+  // Now an Ingress names it: strait fetches that one Secret.
+  EXPECT_TRUE(eventually([&] { return served("secrets", "get") == gets + 1; }, 10s))
+      << api_->stats();
+}
+
+}  // namespace
+}  // namespace it
