@@ -41,14 +41,36 @@ auto& map_of(Store& s, const Secret&) {
 
 }  // namespace
 
+void Store::index_slice(const std::string& key, const EndpointSlice* slice, bool add) {
+  if (slice == nullptr) return;
+  std::string service = slice->metadata.namespace_ + "/" + slice->service_name();
+  if (add) {
+    slices_by_service_[service].insert(key);
+    return;
+  }
+  auto it = slices_by_service_.find(service);
+  if (it == slices_by_service_.end()) return;
+  it->second.erase(key);
+  if (it->second.empty()) slices_by_service_.erase(it);
+}
+
 bool Store::upsert(Object object) {
   std::string key = object_key(object);
+  if (const auto* slice = std::get_if<EndpointSlice>(&object)) {
+    auto old = endpoint_slices.find(key);
+    index_slice(key, old == endpoint_slices.end() ? nullptr : &old->second, false);
+    index_slice(key, slice, true);
+  }
   return std::visit(
       [&](auto&& o) { return map_of(*this, o).insert_or_assign(key, std::move(o)).second; },
       std::move(object));
 }
 
 bool Store::erase(Kind kind, const std::string& key) {
+  if (kind == Kind::EndpointSlice) {
+    auto old = endpoint_slices.find(key);
+    index_slice(key, old == endpoint_slices.end() ? nullptr : &old->second, false);
+  }
   return with_map(*this, kind, [&](auto& map) { return map.erase(key) > 0; });
 }
 
@@ -68,13 +90,10 @@ const Service* Store::find_service(const std::string& ns, const std::string& nam
 
 std::vector<const EndpointSlice*> Store::slices_for(const std::string& ns,
                                                     const std::string& service) const {
-  // Keys are "ns/name", so one namespace is one contiguous range of the ordered map.
   std::vector<const EndpointSlice*> out;
-  std::string prefix = ns + "/";
-  for (auto it = endpoint_slices.lower_bound(prefix);
-       it != endpoint_slices.end() && it->first.starts_with(prefix); ++it) {
-    if (it->second.service_name() == service) out.push_back(&it->second);
-  }
+  auto it = slices_by_service_.find(ns + "/" + service);
+  if (it == slices_by_service_.end()) return out;
+  for (const std::string& key : it->second) out.push_back(&endpoint_slices.at(key));
   return out;
 }
 

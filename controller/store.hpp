@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,7 @@ struct Store {
   std::map<std::string, Ingress> ingresses;
   std::map<std::string, IngressClass> ingress_classes;
   std::map<std::string, Service> services;
-  std::map<std::string, EndpointSlice> endpoint_slices;
+  std::map<std::string, EndpointSlice> endpoint_slices;  // write through upsert()/erase() only
   std::map<std::string, Secret> secrets;
 
   // Inserts or replaces by object_key(). Returns true when the key was new.
@@ -31,6 +32,14 @@ struct Store {
   // The EndpointSlices of namespace `ns` labelled kubernetes.io/service-name=`service`.
   std::vector<const EndpointSlice*> slices_for(const std::string& ns,
                                                const std::string& service) const;
+
+ private:
+  // "ns/service" -> slice keys, kept by upsert()/erase(): resolving every cluster by scanning
+  // all slices would make a translation quadratic (10,000 Services took seconds).
+  std::map<std::string, std::set<std::string>> slices_by_service_;
+  void index_slice(const std::string& key, const EndpointSlice* slice, bool add);
+
+ public:
 };
 
 // The file source's state: the last good objects of every manifest file, merged on demand.

@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,7 @@ void ApiSource::start() {
 }
 
 void ApiSource::stop() {
+  stopped_ = true;
   for (auto& r : reflectors_) r->stop();
   sync_timer_.cancel();
 }
@@ -170,13 +172,23 @@ void ApiSource::api_health(Kind kind, bool healthy, const std::string& reason) {
 }
 
 void ApiSource::mark_dirty() {
-  // Level-triggered: a burst of events schedules one sync that reads the whole store.
+  // Level-triggered: a burst of events schedules one sync that reads the whole store. The sync
+  // is posted behind the events already queued (a watch read delivers many at once), and while
+  // a long translation runs new events pile up and are taken by the next one: batching without
+  // a fixed delay on every change.
   if (sync_scheduled_) return;
   sync_scheduled_ = true;
-  sync_timer_.expires_after(options_.coalesce);
-  sync_timer_.async_wait([this](const boost::system::error_code& ec) {
+  auto run = [this] {
     sync_scheduled_ = false;
-    if (!ec) sync();
+    if (!stopped_) sync();
+  };
+  if (options_.coalesce.count() == 0) {
+    asio::post(io_, run);
+    return;
+  }
+  sync_timer_.expires_after(options_.coalesce);
+  sync_timer_.async_wait([run](const boost::system::error_code& ec) {
+    if (!ec) run();
   });
 }
 

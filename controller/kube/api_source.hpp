@@ -21,7 +21,8 @@ namespace strait::controller::kube {
 struct ApiSourceOptions {
   TranslateOptions translate;
   std::string watch_namespace;  // empty: all
-  std::chrono::milliseconds coalesce{20};
+  // Extra delay before a sync; 0 posts it behind the events already queued.
+  std::chrono::milliseconds coalesce{0};
 };
 
 class ApiSource final : public ReflectorSink {
@@ -66,6 +67,7 @@ class ApiSource final : public ReflectorSink {
   std::set<Kind> unhealthy_;
   bool outage_logged_ = false;
   bool sync_scheduled_ = false;
+  bool stopped_ = false;
   // Since the last sync: did anything but EndpointSlices change, and which Services' slices did.
   bool full_sync_needed_ = true;
   std::set<std::string> changed_services_;
