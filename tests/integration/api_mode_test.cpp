@@ -1,6 +1,8 @@
 // strait in API mode, driven as an operator drives a cluster: the real kubectl against the
 // project's test API server (tests/apiserver, an independent Python implementation), echo pods
 // on loopback addresses, and traffic through the real strait binary.
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "harness/fake_apiserver.hpp"
@@ -322,6 +324,49 @@ spec:
   // Now an Ingress names it: strait fetches that one Secret.
   EXPECT_TRUE(eventually([&] { return served("secrets", "get") == gets + 1; }, 10s))
       << api_->stats();
+}
+
+}  // namespace
+}  // namespace it
+
+namespace it {
+namespace {
+
+// In a pod, strait finds the API server from KUBERNETES_SERVICE_HOST/_PORT and authenticates
+// with the mounted service-account token and CA. A private mount namespace stands in for the
+// pod: a tmpfs over /run holds /run/secrets/kubernetes.io/serviceaccount (/var/run -> /run).
+TEST_F(ApiModeTest, InClusterServiceAccount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
+  CommandResult probe = run_command({"unshare", "--mount", "true"});
+  if (!probe.exited_with(0)) GTEST_SKIP() << "unshare --mount unavailable: " << probe.describe();
+  EchoPod& pod = start_pod("c");
+  apply_ok("all", k8s::documents(
+                      {k8s::ingress_class(), k8s::app("default", "web", {pod.address}, pod.port),
+                       k8s::ingress(k8s::simple_ingress("web", "pod.example.com", "/", "web"))}));
+  std::filesystem::path sa = dir() / "serviceaccount";
+  std::filesystem::create_directories(sa);
+  std::filesystem::path certs = api_->kubeconfig().parent_path();
+  std::filesystem::copy_file(certs / "ca.crt", sa / "ca.crt");
+  std::filesystem::copy_file(certs / "token", sa / "token");
+  write_file_atomic(sa / "namespace", "default");
+  const std::string target = "/run/secrets/kubernetes.io/serviceaccount";
+  StraitOptions o;
+  o.manifests = false;
+  o.launcher = {"unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                "mount -t tmpfs tmpfs /run && mkdir -p " + target + " && cp " + sa.string() +
+                    "/* " + target +
+                    "/ && exec env KUBERNETES_SERVICE_HOST=127.0.0.1 "
+                    "KUBERNETES_SERVICE_PORT=" +
+                    std::to_string(api_->port()) + " \"$@\"",
+                "sh"};
+  start_strait(o);
+  EXPECT_TRUE(await_pod("pod.example.com", "/", "c"));
+  EXPECT_TRUE(await_log("in-cluster", 5s)) << strait_log();
 }
 
 }  // namespace

@@ -180,7 +180,8 @@ Strait& IntegrationTest::start_strait(const StraitOptions& options) {
   const std::string tag = "strait-" + std::to_string(straits_.size());
   s->stdout_path = dir_ / (tag + ".out");
   s->stderr_path = dir_ / (tag + ".err");
-  std::vector<std::string> argv = {
+  std::vector<std::string> argv = options.launcher;
+  std::vector<std::string> strait_argv = {
       strait_binary(),
       "--bind-address=" + s->address,
       "--http-port=" + std::to_string(s->http_port),
@@ -188,6 +189,7 @@ Strait& IntegrationTest::start_strait(const StraitOptions& options) {
       "--healthz-port=" + std::to_string(s->healthz_port),
       "--workers=" + std::to_string(options.workers),
       "--shutdown-grace-period=" + std::to_string(options.shutdown_grace_seconds)};
+  argv.insert(argv.end(), strait_argv.begin(), strait_argv.end());
   if (options.manifests) argv.push_back("--manifests=" + manifests_dir().string());
   argv.insert(argv.end(), options.args.begin(), options.args.end());
   if (!std::filesystem::exists(strait_binary())) {

@@ -49,6 +49,8 @@ struct StraitOptions {
   bool wait_ready = true;         // wait for /readyz 200
   int workers = 2;
   int shutdown_grace_seconds = 2;  // keeps teardown short
+  // Runs strait through this command (e.g. unshare + a shell that execs "$@"); empty: directly.
+  std::vector<std::string> launcher{};
 };
 
 struct Strait {
