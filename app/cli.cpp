@@ -119,8 +119,26 @@ const std::vector<Flag>& flags() {
        [](Options& o, std::string_view v) { return set_bool(o.update_status, v); }},
       {"http-port", "PORT", "Port for HTTP traffic (default 8080).",
        [](Options& o, std::string_view v) { return set_port(o.proxy.http_port, v); }},
-      {"https-port", "PORT", "Port for HTTPS traffic (default 8443; TLS is not served yet).",
-       [](Options& o, std::string_view v) { return set_port(o.https_port, v); }},
+      {"https-port", "PORT", "Port for HTTPS traffic (default 8443).",
+       [](Options& o, std::string_view v) { return set_port(o.proxy.https_port, v); }},
+      {"default-ssl-certificate", "NAMESPACE/NAME",
+       "kubernetes.io/tls Secret served to unknown server names (default: a self-signed "
+       "certificate made at start).",
+       [](Options& o, std::string_view v) {
+         return set_namespaced_name(o.translate.default_ssl_certificate, v);
+       }},
+      {"ssl-redirect-port", "PORT",
+       "Port written into HTTP to HTTPS redirects (default: none, i.e. 443).",
+       [](Options& o, std::string_view v) { return set_port(o.proxy.ssl_redirect_port, v); }},
+      {"hsts", nullptr,
+       "Send Strict-Transport-Security (max-age=31536000; includeSubDomains) on HTTPS "
+       "responses of TLS hosts (default true).",
+       [](Options& o, std::string_view v) {
+         bool on = true;
+         if (!set_bool(on, v)) return false;
+         if (!on) o.proxy.hsts_header.clear();
+         return true;
+       }},
       {"healthz-port", "PORT", "Port for /healthz and /readyz (default 10254).",
        [](Options& o, std::string_view v) { return set_port(o.healthz_port, v); }},
       {"healthz-host", "ADDR", "Address for the health endpoints (default: --bind-address).",

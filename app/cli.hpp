@@ -21,7 +21,6 @@ struct Options {
   std::string publish_status_address;  // explicit status addresses (comma-separated)
   std::string election_id = "strait-leader";  // Lease name in the pod's namespace
   bool update_status = true;
-  uint16_t https_port = 8443;
   uint16_t healthz_port = 10254;
   std::string healthz_host;  // empty: same as --bind-address
   std::chrono::milliseconds shutdown_grace_period{30000};

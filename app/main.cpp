@@ -136,7 +136,8 @@ int run(const app::Options& options) {
   source->start();
   data_plane.start();
   log_info("strait " STRAIT_VERSION " listening on " + options.proxy.bind_address + ":" +
-           std::to_string(data_plane.http_port()) + " (http), health on " + healthz_host + ":" +
+           std::to_string(data_plane.http_port()) + " (http) and " +
+           std::to_string(data_plane.https_port()) + " (https), health on " + healthz_host + ":" +
            std::to_string(options.healthz_port) + ", " + std::to_string(options.proxy.workers) +
            " workers");
 

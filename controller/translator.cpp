@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "controller/clusters.hpp"
@@ -64,7 +65,57 @@ class Translator {
   std::map<std::string, HostBuilder> exact_hosts_;
   std::map<std::string, HostBuilder> wildcard_hosts_;
   HostBuilder catch_all_;
+  std::map<std::string, TlsBinding> tls_;  // by host; the oldest Ingress naming a host wins
+  std::set<std::string> tls_hosts_;        // hosts listed in some spec.tls (even without Secret)
+  void add_tls(const Ingress& ing, const std::string& who);
+  std::optional<TlsBinding> secret_binding(const std::string& ns, const std::string& name,
+                                           const std::string& who, const std::string& what);
 };
+
+std::optional<TlsBinding> Translator::secret_binding(const std::string& ns, const std::string& name,
+                                                     const std::string& who,
+                                                     const std::string& what) {
+  auto it = store_.secrets.find(ns + "/" + name);
+  if (it == store_.secrets.end()) {
+    warnings_.push_back({who, "TLS Secret " + ns + "/" + name + " not found; " + what +
+                                  " use the default certificate"});
+    return std::nullopt;
+  }
+  const Secret& secret = it->second;
+  auto crt = secret.data.find("tls.crt");
+  auto key = secret.data.find("tls.key");
+  if (crt == secret.data.end() || key == secret.data.end() || crt->second.empty() ||
+      key->second.empty()) {
+    warnings_.push_back({who, "TLS Secret " + ns + "/" + name + " has no tls.crt/tls.key; " + what +
+                                  " use the default certificate"});
+    return std::nullopt;
+  }
+  TlsBinding b;
+  b.secret = ns + "/" + name;
+  b.cert_pem = crt->second;
+  b.key_pem = key->second;
+  return b;
+}
+
+void Translator::add_tls(const Ingress& ing, const std::string& who) {
+  for (const IngressTLS& entry : ing.spec.tls) {
+    std::vector<std::string> hosts;
+    for (const std::string& h : entry.hosts) hosts.push_back(lower(h));
+    for (const std::string& h : hosts) tls_hosts_.insert(h);
+    // No secretName: those hosts use the default certificate (ingress-nginx behaviour).
+    if (entry.secret_name.empty() || hosts.empty()) continue;
+    std::optional<TlsBinding> binding =
+        secret_binding(ing.metadata.namespace_, entry.secret_name, who, "its hosts");
+    if (!binding) continue;
+    for (const std::string& h : hosts) {
+      if (tls_.count(h)) continue;  // an older Ingress already chose this host's certificate
+      TlsBinding b = *binding;
+      b.host = h;
+      b.ingress = ingress_key(ing);
+      tls_.emplace(h, std::move(b));
+    }
+  }
+}
 
 HostBuilder& Translator::host_for(const std::string& raw) {
   if (raw.empty()) return catch_all_;
@@ -128,6 +179,7 @@ void Translator::add_ingress(const Ingress& ing) {
     vh.fallback_ingress = ingress_key(ing);
   };
 
+  add_tls(ing, who);
   if (ing.spec.rules.empty()) claim_fallback(catch_all_);
   for (size_t i = 0; i < ing.spec.rules.size(); ++i) {
     const IngressRule& rule = ing.spec.rules[i];
@@ -181,11 +233,22 @@ Translation Translator::finish() {
   auto routes = std::make_shared<RouteTable>();
   for (auto& [key, b] : exact_hosts_) {
     int32_t fb = default_fallback(b);
-    routes->exact_hosts.emplace(key, build_host(std::move(b), fb));
+    VirtualHost& vh = routes->exact_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
+    vh.tls = tls_hosts_.count(vh.host) > 0;
   }
   for (auto& [key, b] : wildcard_hosts_) {
     int32_t fb = default_fallback(b);
-    routes->wildcard_hosts.emplace(key, build_host(std::move(b), fb));
+    VirtualHost& vh =
+        routes->wildcard_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
+    vh.tls = tls_hosts_.count(vh.host) > 0;
+  }
+  for (auto& [host, binding] : tls_) routes->tls.push_back(std::move(binding));
+  if (!options_.default_ssl_certificate.empty()) {
+    const std::string& ref = options_.default_ssl_certificate;
+    size_t slash = ref.find('/');
+    auto b = secret_binding(ref.substr(0, slash), ref.substr(slash + 1),
+                            "--default-ssl-certificate", "unknown hosts");
+    if (b) routes->default_certificate.push_back(std::move(*b));
   }
   int32_t fb = default_fallback(catch_all_);
   routes->catch_all = build_host(std::move(catch_all_), fb);

@@ -17,6 +17,7 @@ struct TranslateOptions {
   std::string controller_class = "strait.io/ingress-controller";  // IngressClass spec.controller
   bool watch_ingress_without_class = false;
   std::string default_backend_service;  // "namespace/name"; empty = built-in 404
+  std::string default_ssl_certificate;  // "namespace/name"; empty = self-signed at start
 };
 
 struct Warning {

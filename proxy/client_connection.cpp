@@ -2,10 +2,12 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
 
 #include "proxy/head_writer.hpp"
+#include "tls/certificate_set.hpp"
 
 namespace strait::proxy {
 namespace {
@@ -29,35 +31,55 @@ tcp::endpoint to_asio(const Endpoint& e) {
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, tcp::socket socket)
+template <typename Stream>
+ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream)
     : worker_(worker),
-      socket_(std::move(socket)),
+      stream_(std::move(stream)),
       buffer_(new char[kInitialBuffer]),
       capacity_(kInitialBuffer) {
   error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = lowest().remote_endpoint(ec);
   client_ip_ = ec ? "0.0.0.0" : remote.address().to_string();
-  auto local = socket_.local_endpoint(ec);
+  auto local = lowest().local_endpoint(ec);
   server_port_ = ec ? "0" : std::to_string(local.port());
-  socket_.set_option(tcp::no_delay(true), ec);
+  lowest().set_option(tcp::no_delay(true), ec);
   write_buffers_.reserve(3 * 16 + 2);
   worker_.register_connection(this);
 }
 
-ClientConnection::~ClientConnection() {
+template <typename Stream>
+ClientConnection<Stream>::~ClientConnection() {
   worker_.unregister_connection(this);
 }
 
-void ClientConnection::start() {
-  read_head();
+template <typename Stream>
+void ClientConnection<Stream>::start() {
+  if constexpr (kTls) {
+    // The handshake picks the certificate from the configuration current now; the connection
+    // keeps it even if a Secret rotates meanwhile.
+    snapshot_ = worker_.snapshot();
+    tls::CertificateSet::attach(stream_.native_handle(), snapshot_.certificates());
+    phase_ = Phase::ReadHead;
+    set_deadline(worker_.options().client_header_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](const error_code& ec) {
+                              self->snapshot_.reset();
+                              if (ec) return self->close();
+                              self->read_head();
+                            });
+  } else {
+    read_head();
+  }
 }
 
-void ClientConnection::consume(size_t n) {
+template <typename Stream>
+void ClientConnection<Stream>::consume(size_t n) {
   begin_ += n;
   if (begin_ == end_) begin_ = end_ = 0;
 }
 
-bool ClientConnection::make_room() {
+template <typename Stream>
+bool ClientConnection<Stream>::make_room() {
   if (end_ < capacity_) return true;
   if (begin_ > 0) {
     std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
@@ -78,7 +100,8 @@ bool ClientConnection::make_room() {
 
 // ---- request head ------------------------------------------------------------------------
 
-void ClientConnection::read_head() {
+template <typename Stream>
+void ClientConnection<Stream>::read_head() {
   if (buffered() > 0) {
     parse_request(buffered_data(), buffered(), worker_.options().limits, request_);
     if (request_.status == ParseStatus::Complete) return handle_request();
@@ -91,15 +114,16 @@ void ClientConnection::read_head() {
   const auto& o = worker_.options();
   set_deadline(idle && requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout);
   if (!make_room()) return reject(431, "request head too large");
-  socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
-                          [self = shared_from_this()](const error_code& ec, size_t n) {
+  stream_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
+                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
                             if (ec) return self->close();  // client went away or timed out
                             self->end_ += n;
                             self->read_head();
                           });
 }
 
-void ClientConnection::handle_request() {
+template <typename Stream>
+void ClientConnection<Stream>::handle_request() {
   const ProxyOptions& o = worker_.options();
   request_start_ = std::chrono::steady_clock::now();
   ++requests_;
@@ -138,6 +162,10 @@ void ClientConnection::handle_request() {
   snapshot_ = worker_.snapshot();
   if (!snapshot_) return respond_local(503, true);
   RouteMatch match = route_request(*snapshot_.get(), request_.authority, request_.path);
+  hsts_ = kTls && match.vhost != nullptr && match.vhost->tls && match.vhost->hsts &&
+          !worker_.options().hsts_header.empty();
+  if (!kTls && match.vhost != nullptr && match.vhost->tls && match.vhost->ssl_redirect)
+    return redirect_to_https();
   if (match.backend < 0) {
     // Answer ourselves. A request body we will not read forces the connection closed.
     return respond_local(match.backend == kBackendNotFound ? 404 : 503, request_has_body_);
@@ -151,7 +179,7 @@ void ClientConnection::handle_request() {
 
   request_body_.reset(request_.framing, request_.content_length,
                       request_.framing == BodyFraming::Chunked);
-  ForwardContext ctx{client_ip_, server_port_, "http",
+  ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
                      std::string_view(request_id_, sizeof request_id_)};
   write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
                               request_head_out_);
@@ -163,7 +191,8 @@ void ClientConnection::handle_request() {
 
 // ---- upstream connection -----------------------------------------------------------------
 
-void ClientConnection::pick_endpoint_and_connect() {
+template <typename Stream>
+void ClientConnection<Stream>::pick_endpoint_and_connect() {
   phase_ = Phase::Upstream;
   ++attempts_;
   upstream_eof_ = false;
@@ -176,30 +205,32 @@ void ClientConnection::pick_endpoint_and_connect() {
   upstream_addr_ = endpoint.text;
   if (auto pooled = worker_.pool().take(endpoint.text)) {
     upstream_ = std::move(pooled);
-    upstream_->owner = shared_from_this();
+    upstream_->owner = this->shared_from_this();
     reused_upstream_ = true;
     return send_request_head();
   }
   connect_to(endpoint);
 }
 
-void ClientConnection::connect_to(const Endpoint& endpoint) {
+template <typename Stream>
+void ClientConnection<Stream>::connect_to(const Endpoint& endpoint) {
   reused_upstream_ = false;
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
   set_deadline(worker_.options().proxy_connect_timeout);
   upstream_->socket.async_connect(
       to_asio(endpoint),
-      [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+      [self = this->shared_from_this()](const error_code& ec) { self->on_connected(ec); });
 }
 
-void ClientConnection::connect_external(const Cluster& cluster) {
+template <typename Stream>
+void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   // ExternalName Services resolve by DNS when a connection is opened (pooled ones are reused).
   std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
   upstream_addr_ = key;
   endpoint_ = nullptr;
   if (auto pooled = worker_.pool().take(key)) {
     upstream_ = std::move(pooled);
-    upstream_->owner = shared_from_this();
+    upstream_->owner = this->shared_from_this();
     reused_upstream_ = true;
     return send_request_head();
   }
@@ -209,8 +240,8 @@ void ClientConnection::connect_external(const Cluster& cluster) {
   auto resolver = std::make_shared<tcp::resolver>(worker_.io());
   resolver->async_resolve(
       cluster.external_name, std::to_string(cluster.external_port),
-      [self = shared_from_this(), resolver](const error_code& ec,
-                                            const tcp::resolver::results_type& results) {
+      [self = this->shared_from_this(), resolver](const error_code& ec,
+                                                  const tcp::resolver::results_type& results) {
         if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
         asio::async_connect(
             self->upstream_->socket, results,
@@ -218,16 +249,18 @@ void ClientConnection::connect_external(const Cluster& cluster) {
       });
 }
 
-void ClientConnection::on_connected(const error_code& ec) {
+template <typename Stream>
+void ClientConnection<Stream>::on_connected(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
   if (ec) return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
-  upstream_->owner = shared_from_this();
+  upstream_->owner = this->shared_from_this();
   send_request_head();
 }
 
-void ClientConnection::send_request_head() {
+template <typename Stream>
+void ClientConnection<Stream>::send_request_head() {
   // The pooled connection's idle read stays posted and becomes the response read.
   upstream_->ensure_read();
   write_buffers_.clear();
@@ -245,12 +278,13 @@ void ClientConnection::send_request_head() {
   }
   set_deadline(worker_.options().proxy_send_timeout);
   asio::async_write(upstream_->socket, write_buffers_,
-                    [self = shared_from_this()](const error_code& ec, size_t) {
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
                       self->on_request_head_written(ec);
                     });
 }
 
-void ClientConnection::on_request_head_written(const error_code& ec) {
+template <typename Stream>
+void ClientConnection<Stream>::on_request_head_written(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
   if (ec) return upstream_failed(timed_out_ ? "send timeout" : "send failed", false);
   if (request_body_.consumed() > 0) {
@@ -260,14 +294,15 @@ void ClientConnection::on_request_head_written(const error_code& ec) {
   continue_request_body();
 }
 
-void ClientConnection::continue_request_body() {
+template <typename Stream>
+void ClientConnection<Stream>::continue_request_body() {
   if (request_body_.done()) return await_response_head();
   const ProxyOptions& o = worker_.options();
   if (request_.expect_continue && !sent_continue_) {
     sent_continue_ = true;
     set_deadline(o.proxy_send_timeout);
-    return asio::async_write(socket_, asio::buffer(kContinue),
-                             [self = shared_from_this()](const error_code& ec, size_t) {
+    return asio::async_write(stream_, asio::buffer(kContinue),
+                             [self = this->shared_from_this()](const error_code& ec, size_t) {
                                if (ec) return self->close();
                                self->continue_request_body();
                              });
@@ -276,8 +311,8 @@ void ClientConnection::continue_request_body() {
   phase_ = Phase::ReadBody;
   set_deadline(o.client_body_timeout);
   make_room();
-  socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
-                          [self = shared_from_this()](const error_code& ec, size_t n) {
+  stream_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
+                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
                             if (ec) {
                               // The client went away (or stalled) mid-body: the upstream
                               // request can not be completed.
@@ -289,7 +324,8 @@ void ClientConnection::continue_request_body() {
                           });
 }
 
-bool ClientConnection::body_over_limit() {
+template <typename Stream>
+bool ClientConnection<Stream>::body_over_limit() {
   uint64_t limit = worker_.options().proxy_body_size;
   if (limit == 0 || request_body_.payload_bytes() <= limit) return false;
   // A chunked body crossed the limit: the rest is not sent, and the upstream connection (which
@@ -299,7 +335,8 @@ bool ClientConnection::body_over_limit() {
   return true;
 }
 
-void ClientConnection::send_request_body_chunk() {
+template <typename Stream>
+void ClientConnection<Stream>::send_request_body_chunk() {
   phase_ = Phase::Upstream;
   if (!request_body_.prepare(buffered_data(), buffered())) {
     release_upstream(false);
@@ -313,7 +350,7 @@ void ClientConnection::send_request_body_chunk() {
   }
   set_deadline(worker_.options().proxy_send_timeout);
   asio::async_write(upstream_->socket, request_body_.buffers(),
-                    [self = shared_from_this()](const error_code& ec, size_t) {
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
                       if (self->phase_ == Phase::Closed) return;
                       if (ec) return self->upstream_failed("send failed", false);
                       self->consume(self->request_body_.consumed());
@@ -323,7 +360,8 @@ void ClientConnection::send_request_body_chunk() {
 
 // ---- response ----------------------------------------------------------------------------
 
-void ClientConnection::await_response_head() {
+template <typename Stream>
+void ClientConnection<Stream>::await_response_head() {
   phase_ = Phase::Upstream;
   set_deadline(worker_.options().proxy_read_timeout);
   if (upstream_->available() > 0) return on_response_head();
@@ -331,7 +369,8 @@ void ClientConnection::await_response_head() {
   upstream_->ensure_read();
 }
 
-void ClientConnection::on_upstream_read(const error_code& ec, size_t n) {
+template <typename Stream>
+void ClientConnection<Stream>::on_upstream_read(const error_code& ec, size_t n) {
   if (phase_ == Phase::Closed) return;
   if (ec) {
     upstream_error_ = ec;
@@ -350,7 +389,8 @@ void ClientConnection::on_upstream_read(const error_code& ec, size_t n) {
   upstream_failed(timed_out_ ? "read timeout" : "upstream closed", false);
 }
 
-void ClientConnection::on_response_head() {
+template <typename Stream>
+void ClientConnection<Stream>::on_response_head() {
   HeadLimits limits = worker_.options().limits;
   limits.max_head = UpstreamConnection::kBufferSize - 1;
   while (true) {
@@ -404,9 +444,11 @@ void ClientConnection::on_response_head() {
   }
   if (worker_.draining()) keep_alive_ = false;
   response_body_.reset(response_.framing, response_.content_length, chunked_out);
-  write_client_response_head(response_, to_client, response_.content_length, !keep_alive_,
-                             keep_alive_ && !client_http11, worker_.http_date(),
-                             response_head_out_);
+  write_client_response_head(
+      response_, to_client, response_.content_length, !keep_alive_, keep_alive_ && !client_http11,
+      worker_.http_date(),
+      hsts_ ? std::string_view(worker_.options().hsts_header) : std::string_view(),
+      response_head_out_);
   upstream_->consume(response_.head_size);
   write_buffers_.clear();
   write_buffers_.emplace_back(response_head_out_.data(), response_head_out_.size());
@@ -416,12 +458,14 @@ void ClientConnection::on_response_head() {
   }
   for (const auto& b : response_body_.buffers()) write_buffers_.push_back(b);
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(
-      socket_, write_buffers_,
-      [self = shared_from_this()](const error_code& ec, size_t) { self->on_response_written(ec); });
+  asio::async_write(stream_, write_buffers_,
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
+                      self->on_response_written(ec);
+                    });
 }
 
-void ClientConnection::forward_response_body() {
+template <typename Stream>
+void ClientConnection<Stream>::forward_response_body() {
   if (!response_body_.prepare(upstream_->data(), upstream_->available())) {
     release_upstream(false);
     return close();
@@ -443,12 +487,14 @@ void ClientConnection::forward_response_body() {
     }
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(
-      socket_, response_body_.buffers(),
-      [self = shared_from_this()](const error_code& ec, size_t) { self->on_response_written(ec); });
+  asio::async_write(stream_, response_body_.buffers(),
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
+                      self->on_response_written(ec);
+                    });
 }
 
-void ClientConnection::on_response_written(const error_code& ec) {
+template <typename Stream>
+void ClientConnection<Stream>::on_response_written(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
   if (ec) {
     release_upstream(false);
@@ -461,8 +507,8 @@ void ClientConnection::on_response_written(const error_code& ec) {
     if (response_.framing == BodyFraming::UntilClose) {
       response_body_.finish_at_eof();
       if (!response_body_.buffers().empty()) {
-        return asio::async_write(socket_, response_body_.buffers(),
-                                 [self = shared_from_this()](const error_code& e, size_t) {
+        return asio::async_write(stream_, response_body_.buffers(),
+                                 [self = this->shared_from_this()](const error_code& e, size_t) {
                                    self->on_response_written(e);
                                  });
       }
@@ -474,7 +520,8 @@ void ClientConnection::on_response_written(const error_code& ec) {
   forward_response_body();
 }
 
-void ClientConnection::finish_exchange() {
+template <typename Stream>
+void ClientConnection<Stream>::finish_exchange() {
   append_access_log(response_status_, response_bytes_);
   release_upstream(response_keep_alive_ && response_.framing != BodyFraming::UntilClose);
   snapshot_.reset();
@@ -482,7 +529,8 @@ void ClientConnection::finish_exchange() {
   read_head();
 }
 
-void ClientConnection::release_upstream(bool reusable) {
+template <typename Stream>
+void ClientConnection<Stream>::release_upstream(bool reusable) {
   if (!upstream_) return;
   auto up = std::move(upstream_);
   up->owner.reset();
@@ -496,7 +544,8 @@ void ClientConnection::release_upstream(bool reusable) {
 
 // ---- failures ------------------------------------------------------------------------------
 
-void ClientConnection::upstream_failed(const char* why, bool connect_phase) {
+template <typename Stream>
+void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_phase) {
   bool timed_out = timed_out_;
   timed_out_ = false;
   bool was_reused = reused_upstream_;
@@ -530,22 +579,29 @@ void ClientConnection::upstream_failed(const char* why, bool connect_phase) {
   respond_local(status, request_has_body_ && !request_body_.done());
 }
 
-void ClientConnection::reject(int status, const char* why) {
+template <typename Stream>
+void ClientConnection<Stream>::reject(int status, const char* why) {
   (void)why;
   // A malformed request: answer, never forward, and close (the framing is in doubt).
   keep_alive_ = false;
   respond_local(status, true);
 }
 
-void ClientConnection::respond_local(int status, bool close_after) {
+template <typename Stream>
+void ClientConnection<Stream>::respond_local(int status, bool close_after) {
   if (close_after || worker_.draining()) keep_alive_ = false;
   response_status_ = status;
   phase_ = Phase::Respond;
   write_local_response(status, !keep_alive_, request_.head_method, worker_.http_date(),
                        response_head_out_);
+  write_response_and_continue(status);
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::write_response_and_continue(int status) {
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(socket_, asio::buffer(response_head_out_),
-                    [self = shared_from_this(), status](const error_code& ec, size_t n) {
+  asio::async_write(stream_, asio::buffer(response_head_out_),
+                    [self = this->shared_from_this(), status](const error_code& ec, size_t n) {
                       if (ec) return self->close();
                       self->append_access_log(status, n);
                       self->snapshot_.reset();
@@ -560,40 +616,65 @@ void ClientConnection::respond_local(int status, bool close_after) {
                     });
 }
 
-void ClientConnection::linger() {
+template <typename Stream>
+void ClientConnection<Stream>::redirect_to_https() {
+  // ingress-nginx's ssl-redirect: 308 keeps the method and body semantics.
+  const ProxyOptions& o = worker_.options();
+  std::string_view host = request_.authority;
+  if (size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
+    host = host.substr(0, colon);
+  std::string location = "https://" + std::string(host);
+  if (o.ssl_redirect_port != 0 && o.ssl_redirect_port != 443)
+    location += ":" + std::to_string(o.ssl_redirect_port);
+  location += request_.origin_target;
+  if (request_has_body_) keep_alive_ = false;
+  response_status_ = 308;
+  phase_ = Phase::Respond;
+  write_redirect_response(308, location, !keep_alive_, request_.head_method, worker_.http_date(),
+                          response_head_out_);
+  write_response_and_continue(308);
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::linger() {
   // Half-close, then read and discard until the client closes (or a short deadline), so the
   // response is not destroyed by a reset caused by unread request bytes.
   phase_ = Phase::Linger;
   error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  lowest().shutdown(tcp::socket::shutdown_send, ignored);
   begin_ = end_ = 0;
   set_deadline(kLinger);
-  socket_.async_read_some(asio::buffer(buffer_.get(), capacity_),
-                          [self = shared_from_this()](const error_code& ec, size_t) {
+  stream_.async_read_some(asio::buffer(buffer_.get(), capacity_),
+                          [self = this->shared_from_this()](const error_code& ec, size_t) {
                             if (ec) return self->close();
                             self->linger();
                           });
 }
 
-void ClientConnection::close() {
+template <typename Stream>
+void ClientConnection<Stream>::close() {
   if (phase_ == Phase::Closed) return;
   phase_ = Phase::Closed;
   clear_deadline();
   release_upstream(false);
   snapshot_.reset();
   error_code ignored;
-  socket_.close(ignored);
+  lowest().close(ignored);
 }
 
-void ClientConnection::force_close() {
+template <typename Stream>
+void ClientConnection<Stream>::force_close() {
   close();
 }
 
-void ClientConnection::close_if_idle() {
+template <typename Stream>
+void ClientConnection<Stream>::close_if_idle() {
   if (phase_ == Phase::Idle) close();
 }
 
-void ClientConnection::on_deadline() {
+template <typename Stream>
+void ClientConnection<Stream>::on_deadline() {
   clear_deadline();
   if (phase_ == Phase::Upstream && upstream_) {
     // The upstream is too slow to connect, accept the request or answer: 504 to the client.
@@ -605,10 +686,11 @@ void ClientConnection::on_deadline() {
   // done: nothing more will come of this connection.
   if (upstream_) upstream_->close();
   error_code ignored;
-  socket_.close(ignored);
+  lowest().close(ignored);
 }
 
-void ClientConnection::append_access_log(int status, uint64_t bytes_sent) {
+template <typename Stream>
+void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent) {
   AccessLog& log = worker_.access_log();
   if (!log.enabled() || log_prefix_.empty()) return;
   using namespace std::chrono;
@@ -627,5 +709,8 @@ void ClientConnection::append_access_log(int status, uint64_t bytes_sent) {
   log_prefix_.clear();
   log.commit();
 }
+
+template class ClientConnection<tcp::socket>;
+template class ClientConnection<asio::ssl::stream<tcp::socket>>;
 
 }  // namespace strait::proxy

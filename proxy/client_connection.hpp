@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "proxy/body_forwarder.hpp"
 #include "proxy/http1_parser.hpp"
@@ -15,18 +16,21 @@
 
 namespace strait::proxy {
 
+// Stream is tcp::socket (the HTTP port) or asio::ssl::stream<tcp::socket> (the HTTPS port); both
+// are instantiated in client_connection.cpp.
+template <typename Stream>
 class ClientConnection final : public TimedConnection,
                                public UpstreamOwner,
-                               public std::enable_shared_from_this<ClientConnection> {
+                               public std::enable_shared_from_this<ClientConnection<Stream>> {
  public:
-  ClientConnection(Worker& worker, tcp::socket socket);
+  static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+  ClientConnection(Worker& worker, Stream stream);
   ~ClientConnection() override;
   void start();
   void on_deadline() override;
   void on_upstream_read(const boost::system::error_code& ec, size_t n) override;
-  // Drain: close now when no request is in progress; otherwise close after the current one.
-  void close_if_idle();
-  void force_close();
+  void close_if_idle() override;
+  void force_close() override;
 
  private:
   enum class Phase : uint8_t {
@@ -62,6 +66,9 @@ class ClientConnection final : public TimedConnection,
   void upstream_failed(const char* why, bool connect_phase);
   void reject(int status, const char* why);
   void respond_local(int status, bool close);
+  void redirect_to_https();
+  // Writes response_head_out_ (a response strait made itself), then the next request or close.
+  void write_response_and_continue(int status);
   void linger();
   void close();
   void release_upstream(bool reusable);
@@ -76,8 +83,16 @@ class ClientConnection final : public TimedConnection,
   bool make_room();  // ensures free space after end_; false when the buffer is at its limit
   void append_access_log(int status, uint64_t bytes_sent);
 
+  tcp::socket& lowest() {
+    if constexpr (kTls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
+  }
+
   Worker& worker_;
-  tcp::socket socket_;
+  Stream stream_;
   std::string client_ip_;
   std::string server_port_;
   std::unique_ptr<char[]> buffer_;
@@ -104,6 +119,7 @@ class ClientConnection final : public TimedConnection,
   bool sent_continue_ = false;
   bool keep_alive_ = true;
   bool response_started_ = false;
+  bool hsts_ = false;  // this exchange's host wants Strict-Transport-Security
   bool upstream_eof_ = false;
   boost::system::error_code upstream_error_;
   std::shared_ptr<UpstreamConnection> upstream_;

@@ -129,7 +129,7 @@ void write_upstream_request_head(const ParsedRequest& req, const ForwardContext&
 
 void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
                                 uint64_t content_length, bool close, bool http10_keep_alive,
-                                std::string_view date, std::string& out) {
+                                std::string_view date, std::string_view hsts, std::string& out) {
   out.clear();
   out.append("HTTP/1.1 ", 9);
   out.append(resp.status_line_rest);
@@ -149,6 +149,7 @@ void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
   }
   if (!has_server) out.append("Server: strait\r\n");
   if (!has_date) append_header(out, "Date", date);
+  if (!hsts.empty()) append_header(out, "Strict-Transport-Security", hsts);
   append_framing(out, framing, content_length);
   if (close) {
     out.append("Connection: close\r\n");
@@ -156,6 +157,15 @@ void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n", 2);
+}
+
+void write_redirect_response(int status, std::string_view location, bool close, bool head_only,
+                             std::string_view date, std::string& out) {
+  write_local_response(status, close, head_only, date, out);
+  // Location goes right after the status line.
+  size_t line_end = out.find("\r\n") + 2;
+  std::string header = "Location: " + std::string(location) + "\r\n";
+  out.insert(line_end, header);
 }
 
 std::string_view reason_phrase(int status) {

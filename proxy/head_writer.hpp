@@ -26,9 +26,14 @@ void write_upstream_request_head(const ParsedRequest& req, const ForwardContext&
 
 // `framing` is how strait frames the body towards the client; `close` adds Connection: close;
 // `http10_keep_alive` adds Connection: keep-alive for an HTTP/1.0 client that asked for it.
+// `hsts`, when not empty, is the Strict-Transport-Security value to add.
 void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
                                 uint64_t content_length, bool close, bool http10_keep_alive,
-                                std::string_view date, std::string& out);
+                                std::string_view date, std::string_view hsts, std::string& out);
+
+// A redirect strait answers itself (HTTP -> HTTPS).
+void write_redirect_response(int status, std::string_view location, bool close, bool head_only,
+                             std::string_view date, std::string& out);
 
 // A response strait answers itself (404 default backend, 502, 503, 504, 4xx for bad requests).
 void write_local_response(int status, bool close, bool head_only, std::string_view date,

@@ -6,9 +6,19 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "proxy/proxy_options.hpp"
 #include "strait/snapshot.hpp"
+
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX, without its headers here
+namespace boost::asio::ssl {
+class context;
+}
+namespace strait::tls {
+class CertificateSet;
+}
 
 namespace strait::proxy {
 
@@ -22,7 +32,8 @@ class Proxy {
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
-  uint16_t http_port() const;  // the bound port (useful with --http-port 0)
+  uint16_t http_port() const;   // the bound port (useful with --http-port 0)
+  uint16_t https_port() const;  // 0 when HTTPS is off
   void start();
   // Hands the snapshot to every worker; on_applied runs (on some worker thread) once all of them
   // route with it. Requests already running finish on the snapshot they started with.
@@ -35,6 +46,14 @@ class Proxy {
   ProxyOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t port_ = 0;
+  uint16_t https_port_ = 0;
+  // TLS (the config thread's side): the base context connections start from, the self-signed
+  // fallback, and the certificate set of the last published route table.
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
+  std::shared_ptr<ssl_ctx_st> fallback_;
+  std::shared_ptr<const tls::CertificateSet> certificates_;
+  std::shared_ptr<const RouteTable> certificate_routes_;
+  std::set<std::string> logged_tls_warnings_;
 };
 
 }  // namespace strait::proxy

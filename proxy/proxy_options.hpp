@@ -12,6 +12,12 @@ namespace strait::proxy {
 struct ProxyOptions {
   std::string bind_address = "0.0.0.0";
   uint16_t http_port = 8080;
+  uint16_t https_port = 8443;
+  bool https = true;  // serve the HTTPS port
+  // Port written into HTTP->HTTPS redirects; 0 leaves it out (443: the Service port clients use,
+  // whatever port the container listens on).
+  uint16_t ssl_redirect_port = 0;
+  std::string hsts_header = "max-age=31536000; includeSubDomains";
   unsigned workers = 1;
   // Request body limit (ingress-nginx proxy-body-size, 1m); 0 = unlimited.
   uint64_t proxy_body_size = 1024 * 1024;

@@ -1,6 +1,7 @@
 #include "proxy/worker.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <ctime>
 
 #include "proxy/client_connection.hpp"
@@ -11,10 +12,23 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 constexpr std::chrono::milliseconds kTick{250};
 }  // namespace
 
-Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen)
+namespace {
+void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at) {
+  acceptor.open(at.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.set_option(reuse_port(true));
+  acceptor.bind(at);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+}
+}  // namespace
+
+Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen,
+               tcp::endpoint listen_https, asio::ssl::context* tls_context)
     : index_(index),
       options_(options),
       acceptor_(io_),
+      tls_acceptor_(io_),
+      tls_context_(tls_context),
       ticker_(io_),
       pool_(options.upstream_keepalive_connections,
             static_cast<uint64_t>(options.upstream_keepalive_timeout.count())),
@@ -22,11 +36,8 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
       rng_(std::random_device{}() ^ (static_cast<uint64_t>(index) << 32)) {
   // Every worker has its own listening socket on the same port; the kernel spreads new
   // connections across them, so no accept lock and no cross-thread hand-off.
-  acceptor_.open(listen.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.set_option(reuse_port(true));
-  acceptor_.bind(listen);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  open_listener(acceptor_, listen);
+  if (tls_context_ != nullptr) open_listener(tls_acceptor_, listen_https);
   update_clock();
 }
 
@@ -38,9 +49,14 @@ uint16_t Worker::bound_port() const {
   return acceptor_.local_endpoint().port();
 }
 
+uint16_t Worker::bound_https_port() const {
+  return tls_acceptor_.is_open() ? tls_acceptor_.local_endpoint().port() : 0;
+}
+
 void Worker::start() {
   thread_ = std::thread([this] {
     accept_next();
+    if (tls_acceptor_.is_open()) accept_next_tls();
     tick();
     io_.run();
     // Stopped: whatever is left (forced shutdown) goes now, on this thread.
@@ -63,12 +79,33 @@ void Worker::accept_next() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (!ec) {
       update_clock();
-      std::make_shared<ClientConnection>(*this, std::move(socket))->start();
+      std::make_shared<ClientConnection<tcp::socket>>(*this, std::move(socket))->start();
     }
     if (!acceptor_.is_open()) return;
     // Out of descriptors or memory: wait for the next tick instead of spinning on accept.
-    if (ec && ec != asio::error::operation_aborted) return;
+    if (ec && ec != asio::error::operation_aborted) {
+      accept_paused_ = true;
+      return;
+    }
     accept_next();
+  });
+}
+
+void Worker::accept_next_tls() {
+  tls_acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (!ec) {
+      update_clock();
+      using TlsStream = asio::ssl::stream<tcp::socket>;
+      std::make_shared<ClientConnection<TlsStream>>(*this,
+                                                    TlsStream(std::move(socket), *tls_context_))
+          ->start();
+    }
+    if (!tls_acceptor_.is_open()) return;
+    if (ec && ec != asio::error::operation_aborted) {
+      tls_accept_paused_ = true;  // resumed by the next tick
+      return;
+    }
+    accept_next_tls();
   });
 }
 
@@ -81,6 +118,14 @@ void Worker::tick() {
   }
   pool_.sweep(now_ms_);
   access_log_.flush();
+  if (accept_paused_ && acceptor_.is_open()) {
+    accept_paused_ = false;
+    accept_next();
+  }
+  if (tls_accept_paused_ && tls_acceptor_.is_open()) {
+    tls_accept_paused_ = false;
+    accept_next_tls();
+  }
   if (draining_ && connection_count_ == 0) {
     stopped_ = true;
     pool_.close_all();
@@ -94,10 +139,12 @@ void Worker::tick() {
 }
 
 void Worker::post_snapshot(std::shared_ptr<const Snapshot> snapshot,
+                           std::shared_ptr<const tls::CertificateSet> certificates,
                            std::function<void()> applied) {
-  asio::post(io_, [this, snapshot = std::move(snapshot), applied = std::move(applied)] {
+  asio::post(io_, [this, snapshot = std::move(snapshot), certificates = std::move(certificates),
+                   applied = std::move(applied)] {
     size_t clusters = snapshot->clusters.size();
-    current_ = SnapshotRef(new PinnedSnapshot{snapshot, 0});
+    current_ = SnapshotRef(new PinnedSnapshot{snapshot, certificates, 0});
     // Start each worker at a different offset so they do not all pick the same first endpoint.
     round_robin_.assign(clusters, index_);
     if (applied) applied();
@@ -109,9 +156,10 @@ void Worker::post_drain() {
     draining_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    tls_acceptor_.close(ignored);
     for (TimedConnection* c = connections_; c != nullptr;) {
       TimedConnection* next = c->next;
-      static_cast<ClientConnection*>(c)->close_if_idle();
+      c->close_if_idle();
       c = next;
     }
     pool_.close_all();
@@ -122,7 +170,7 @@ void Worker::post_force_close() {
   asio::post(io_, [this] {
     for (TimedConnection* c = connections_; c != nullptr;) {
       TimedConnection* next = c->next;
-      static_cast<ClientConnection*>(c)->force_close();
+      c->force_close();
       c = next;
     }
     pool_.close_all();

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "proxy/proxy_options.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "strait/snapshot.hpp"
+#include "tls/certificate_set.hpp"
 
 namespace strait::proxy {
 
@@ -26,6 +28,7 @@ using tcp = asio::ip::tcp;
 // thread touches it, which keeps a request's pin free of cross-core cache traffic.
 struct PinnedSnapshot {
   std::shared_ptr<const Snapshot> snapshot;
+  std::shared_ptr<const tls::CertificateSet> certificates;
   uint32_t refs = 0;
 };
 
@@ -47,6 +50,7 @@ class SnapshotRef {
     p_ = nullptr;
   }
   const Snapshot* get() const { return p_ ? p_->snapshot.get() : nullptr; }
+  const tls::CertificateSet* certificates() const { return p_ ? p_->certificates.get() : nullptr; }
   explicit operator bool() const { return get() != nullptr; }
 
  private:
@@ -59,6 +63,9 @@ class TimedConnection {
  public:
   virtual ~TimedConnection() = default;
   virtual void on_deadline() = 0;
+  // Drain: close now when no request is in progress; otherwise close after the current one.
+  virtual void close_if_idle() = 0;
+  virtual void force_close() = 0;
   uint64_t deadline_ms = UINT64_MAX;
   TimedConnection* prev = nullptr;
   TimedConnection* next = nullptr;
@@ -66,12 +73,18 @@ class TimedConnection {
 
 class Worker {
  public:
-  Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen);
+  // tls_context: the context HTTPS connections start from (its ClientHello callback switches
+  // to the certificate the client asked for); null disables the HTTPS listener.
+  Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen,
+         tcp::endpoint listen_https, asio::ssl::context* tls_context);
   ~Worker();
 
   uint16_t bound_port() const;
+  uint16_t bound_https_port() const;
   void start();
-  void post_snapshot(std::shared_ptr<const Snapshot> snapshot, std::function<void()> applied);
+  void post_snapshot(std::shared_ptr<const Snapshot> snapshot,
+                     std::shared_ptr<const tls::CertificateSet> certificates,
+                     std::function<void()> applied);
   void post_drain();
   void post_force_close();
   void join();
@@ -96,6 +109,7 @@ class Worker {
 
  private:
   void accept_next();
+  void accept_next_tls();
   void tick();
   void update_clock();
 
@@ -103,6 +117,8 @@ class Worker {
   ProxyOptions options_;
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
+  tcp::acceptor tls_acceptor_;
+  asio::ssl::context* tls_context_;
   asio::steady_timer ticker_;
   std::thread thread_;
   uint64_t now_ms_ = 0;
@@ -114,6 +130,8 @@ class Worker {
   TimedConnection* connections_ = nullptr;
   size_t connection_count_ = 0;
   bool draining_ = false;
+  bool accept_paused_ = false;
+  bool tls_accept_paused_ = false;
   bool stopped_ = false;
   int64_t date_second_ = -1;
   char date_[32] = {};

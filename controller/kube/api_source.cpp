@@ -94,6 +94,8 @@ void ApiSource::upsert(Object object) {
 
 std::set<std::string> ApiSource::referenced_secrets() const {
   std::set<std::string> keys;
+  if (!options_.translate.default_ssl_certificate.empty())
+    keys.insert(options_.translate.default_ssl_certificate);
   for (const auto& [key, ing] : store_.ingresses) {
     for (const auto& tls : ing.spec.tls) {
       if (!tls.secret_name.empty()) keys.insert(ing.metadata.namespace_ + "/" + tls.secret_name);

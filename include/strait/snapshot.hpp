@@ -86,7 +86,22 @@ struct VirtualHost {
   // kBackendUnavailable or kBackendNotFound).
   int32_t fallback = kBackendNotFound;
   std::string fallback_ingress;  // "" when the controller's default applies
+  // The host is named in an Ingress's spec.tls: plain-HTTP requests get a 308 to HTTPS and HTTPS
+  // responses carry HSTS (ingress-nginx's defaults; annotations will switch them per Ingress).
+  bool tls = false;
+  bool ssl_redirect = true;
+  bool hsts = true;
   bool operator==(const VirtualHost&) const = default;
+};
+
+// A certificate to serve for a host (from a kubernetes.io/tls Secret named by an Ingress).
+struct TlsBinding {
+  std::string host;      // "foo.example.com" or "*.example.com", lower case
+  std::string secret;    // "namespace/name"
+  std::string ingress;   // "namespace/name" that named it
+  std::string cert_pem;  // tls.crt: the certificate and its chain
+  std::string key_pem;   // tls.key
+  bool operator==(const TlsBinding&) const = default;
 };
 
 // Hosts and their routes: rebuilt when Ingresses, Services or classes change, and shared
@@ -97,6 +112,10 @@ struct RouteTable {
   // Host-less rules. Its fallback is the catch-all: an Ingress with only a defaultBackend, else
   // --default-backend-service, else the built-in 404.
   VirtualHost catch_all;
+  // Certificates by host (the oldest Ingress naming a host wins), and the default certificate
+  // from --default-ssl-certificate (host empty; absent: a self-signed one made at start).
+  std::vector<TlsBinding> tls;
+  std::vector<TlsBinding> default_certificate;  // zero or one
   bool operator==(const RouteTable&) const = default;
 };
 

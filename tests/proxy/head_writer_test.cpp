@@ -57,7 +57,7 @@ TEST(ClientResponseHead, AddsServerAndDateReframes) {
   parse_response(text.data(), text.size(), HeadLimits{}, false, resp);
   ASSERT_EQ(resp.status, ParseStatus::Complete);
   std::string out;
-  write_client_response_head(resp, BodyFraming::Chunked, 0, false, false, "DATE", out);
+  write_client_response_head(resp, BodyFraming::Chunked, 0, false, false, "DATE", "", out);
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nX-A: b\r\nServer: strait\r\nDate: DATE\r\nTransfer-Encoding: "
             "chunked\r\n\r\n");
@@ -68,7 +68,7 @@ TEST(ClientResponseHead, KeepsUpstreamServerDateAndHeadLength) {
   ParsedResponse resp;
   parse_response(text.data(), text.size(), HeadLimits{}, true, resp);
   std::string out;
-  write_client_response_head(resp, BodyFraming::None, 0, true, false, "X", out);
+  write_client_response_head(resp, BodyFraming::None, 0, true, false, "X", "", out);
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nServer: app\r\nDate: D\r\nContent-Length: 42\r\nConnection: "
             "close\r\n\r\n");
@@ -118,6 +118,29 @@ TEST(BodyForwarder, UntilCloseToChunked) {
   f.finish_at_eof();
   EXPECT_EQ(flatten(f), "0\r\n\r\n");
   EXPECT_TRUE(f.done());
+}
+
+}  // namespace
+}  // namespace strait::proxy
+
+namespace strait::proxy {
+namespace {
+
+TEST(ClientResponseHead, AddsHstsWhenAsked) {
+  std::string text = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  ParsedResponse resp;
+  parse_response(text.data(), text.size(), HeadLimits{}, false, resp);
+  std::string out;
+  write_client_response_head(resp, BodyFraming::None, 0, false, false, "D", "max-age=1", out);
+  EXPECT_NE(out.find("Strict-Transport-Security: max-age=1\r\n"), std::string::npos) << out;
+}
+
+TEST(LocalResponse, RedirectCarriesLocation) {
+  std::string out;
+  write_redirect_response(308, "https://a.example/x?y", false, false, "D", out);
+  EXPECT_EQ(out.rfind("HTTP/1.1 308 Permanent Redirect\r\nLocation: https://a.example/x?y\r\n", 0),
+            0u)
+      << out;
 }
 
 }  // namespace

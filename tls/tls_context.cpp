@@ -1,0 +1,151 @@
+#include "tls/tls_context.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <stdexcept>
+
+namespace strait::tls {
+namespace {
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return e ? buf : "unknown error";
+}
+
+// ALPN: the client's list is <len><proto>...; we speak http/1.1 (h2 comes with HTTP/2 support).
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+
+}  // namespace
+
+void apply_server_profile(SSL_CTX* ctx) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  // Mozilla intermediate (v5.7) TLS 1.2 suites without DHE; TLS 1.3 suites are OpenSSL's
+  // defaults (all AEAD).
+  SSL_CTX_set_cipher_list(ctx,
+                          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1");
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv2 |
+                               SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
+  // Intermediate profile: the client chooses among the (all strong) suites.
+  SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_sess_set_cache_size(ctx, 20480);
+  SSL_CTX_set_timeout(ctx, 86400);
+  SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+}
+
+SslCtxPtr make_server_context(const std::string& cert_pem, const std::string& key_pem,
+                              std::string& error) {
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) {
+    error = "cannot create TLS context: " + openssl_error();
+    return nullptr;
+  }
+  apply_server_profile(ctx.get());
+  BioPtr cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  X509* leaf = PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr);
+  if (leaf == nullptr) {
+    error = "tls.crt holds no PEM certificate";
+    ERR_clear_error();
+    return nullptr;
+  }
+  int ok = SSL_CTX_use_certificate(ctx.get(), leaf);
+  X509_free(leaf);
+  if (ok != 1) {
+    error = "tls.crt: " + openssl_error();
+    return nullptr;
+  }
+  // The rest of tls.crt is the chain.
+  while (X509* extra = PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)) {
+    if (SSL_CTX_add0_chain_cert(ctx.get(), extra) != 1) {
+      X509_free(extra);
+      error = "tls.crt chain: " + openssl_error();
+      return nullptr;
+    }
+  }
+  ERR_clear_error();  // the loop ends on a "no start line" error, which is expected
+  BioPtr key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr);
+  if (key == nullptr) {
+    error = "tls.key holds no PEM private key";
+    ERR_clear_error();
+    return nullptr;
+  }
+  ok = SSL_CTX_use_PrivateKey(ctx.get(), key);
+  EVP_PKEY_free(key);
+  if (ok != 1 || SSL_CTX_check_private_key(ctx.get()) != 1) {
+    error = "tls.key does not match the certificate in tls.crt";
+    ERR_clear_error();
+    return nullptr;
+  }
+  return ctx;
+}
+
+PemPair make_self_signed(const std::string& common_name) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  if (key == nullptr) throw std::runtime_error("cannot generate a key: " + openssl_error());
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 365L * 24 * 3600);
+  X509_set_version(cert, 2);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("Acme Co"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
+  X509_set_issuer_name(cert, name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, cert, cert, nullptr, nullptr, 0);
+  if (X509_EXTENSION* san =
+          X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "DNS:ingress.local")) {
+    X509_add_ext(cert, san, -1);
+    X509_EXTENSION_free(san);
+  }
+  X509_sign(cert, key, EVP_sha256());
+  PemPair out;
+  BioPtr cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(cb.get(), cert);
+  PEM_write_bio_PrivateKey(kb.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(cb.get(), &data);
+  out.cert_pem.assign(data, static_cast<size_t>(n));
+  n = BIO_get_mem_data(kb.get(), &data);
+  out.key_pem.assign(data, static_cast<size_t>(n));
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+}  // namespace strait::tls
