@@ -166,7 +166,8 @@ asio::awaitable<ApiResponse> ApiClient::request(std::string_view method, std::st
 
 asio::awaitable<ApiResponse> ApiClient::stream(std::string target,
                                                std::function<bool(std::string_view)> on_value,
-                                               std::chrono::seconds idle_timeout) {
+                                               std::chrono::seconds idle_timeout,
+                                               std::function<void()> on_open) {
   ApiResponse out;
   Stream stream(io_, tls_);
   if (std::string err = co_await open(stream, access_); !err.empty()) {
@@ -198,6 +199,7 @@ asio::awaitable<ApiResponse> ApiClient::stream(std::string target,
   out.status = static_cast<int>(parser.get().result_int());
   if (auto it = parser.get().find(http::field::retry_after); it != parser.get().end())
     out.retry_after = std::string(it->value());
+  if (out.status == 200 && on_open) on_open();
   JsonStreamSplitter splitter;
   char chunk[64 * 1024];
   while (!parser.is_done()) {

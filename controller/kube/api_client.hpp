@@ -36,9 +36,11 @@ class ApiClient {
   // GET a streaming target (a watch). Each complete top-level JSON value in the body is passed
   // to on_value; returning false from it ends the stream early. The returned response carries
   // the status; its body is only filled for non-200 answers.
+  // on_open runs once the server has answered 200 (the watch is established).
   boost::asio::awaitable<ApiResponse> stream(std::string target,
                                              std::function<bool(std::string_view)> on_value,
-                                             std::chrono::seconds idle_timeout);
+                                             std::chrono::seconds idle_timeout,
+                                             std::function<void()> on_open = {});
 
   const ClusterAccess& access() const { return access_; }
 

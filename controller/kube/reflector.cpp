@@ -168,8 +168,13 @@ asio::awaitable<Reflector::WatchEnd> Reflector::watch() {
     }
     return true;
   };
-  ApiResponse res = co_await client_.stream(query(true, {}), on_event,
-                                            options_.watch_timeout + std::chrono::seconds(30));
+  // A watch the server accepted means the API is back, even if no event ever comes.
+  auto on_open = [this] {
+    sink_.api_health(kind_, true, {});
+    next_backoff_ = options_.backoff_initial;
+  };
+  ApiResponse res = co_await client_.stream(
+      query(true, {}), on_event, options_.watch_timeout + std::chrono::seconds(30), on_open);
   if (res.status == 410) co_return WatchEnd::Relist;
   if (res.status != 200) {
     sink_.api_health(kind_, false, "watch " + collection_path() + ": " + res.describe());
