@@ -1,0 +1,296 @@
+// TLS termination through the real binary: certificates from kubernetes.io/tls Secrets chosen by
+// SNI, the self-signed default, protocol floor, session resumption, HTTP->HTTPS redirects, HSTS,
+// forwarded headers, a broken Secret beside a good one, and rotation under an open connection.
+// Clients: curl, and openssl s_client (certificate selection, protocols, resumption).
+#include <poll.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "harness/fixture.hpp"
+
+namespace it {
+namespace {
+
+std::string base64(const std::string& data) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t v = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8) | uint8_t(data[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(k[(v >> s) & 63]);
+  }
+  if (i + 1 == data.size()) {
+    uint32_t v = uint8_t(data[i]) << 16;
+    out += {k[(v >> 18) & 63], k[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == data.size()) {
+    uint32_t v = (uint8_t(data[i]) << 16) | (uint8_t(data[i + 1]) << 8);
+    out += {k[(v >> 18) & 63], k[(v >> 12) & 63], k[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+struct Cert {
+  std::filesystem::path crt, key;
+  std::string crt_pem, key_pem;
+};
+
+class TlsTest : public IntegrationTest {
+ protected:
+  // A self-signed certificate for `names` (first one is the CN); ec = ECDSA P-256, else RSA.
+  Cert make_cert(const std::string& file, const std::vector<std::string>& names, bool ec) {
+    Cert c{dir() / (file + ".crt"), dir() / (file + ".key"), "", ""};
+    std::string san = "subjectAltName=";
+    for (size_t i = 0; i < names.size(); ++i) san += (i ? ",DNS:" : "DNS:") + names[i];
+    std::vector<std::string> args = {
+        "openssl",         "req",     "-x509", "-nodes",  "-days",        "30",   "-subj",
+        "/CN=" + names[0], "-addext", san,     "-keyout", c.key.string(), "-out", c.crt.string()};
+    if (ec) {
+      args.insert(args.begin() + 3, {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"});
+    } else {
+      args.insert(args.begin() + 3, {"-newkey", "rsa:2048"});
+    }
+    CommandResult r = run_command(args, 60s);
+    EXPECT_TRUE(r.exited_with(0)) << r.describe();
+    c.crt_pem = read_file(c.crt);
+    c.key_pem = read_file(c.key);
+    return c;
+  }
+
+  static std::string secret(const std::string& name, const std::string& crt,
+                            const std::string& key) {
+    return "apiVersion: v1\nkind: Secret\nmetadata: {name: " + name +
+           ", namespace: default}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: " + base64(crt) +
+           "\n  tls.key: " + base64(key) + "\n";
+  }
+
+  static std::string tls_ingress(const std::string& name, const std::vector<std::string>& hosts,
+                                 const std::string& secret_name, const std::string& service) {
+    std::string host_list, rules;
+    for (const auto& h : hosts) {
+      host_list += (host_list.empty() ? "" : ", ") + h;
+      rules += "  - host: \"" + h +
+               "\"\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: " +
+               service + ", port: {number: 80}}}}]}\n";
+    }
+    return "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: " + name +
+           ", namespace: default}\nspec:\n  ingressClassName: strait\n  tls: [{hosts: [\"" +
+           [&] {
+             std::string q;
+             for (size_t i = 0; i < hosts.size(); ++i) q += (i ? "\", \"" : "") + hosts[i];
+             return q;
+           }() +
+           "\"], secretName: " + secret_name + "}]\n  rules:\n" + rules;
+  }
+
+  // The subject CN of the certificate strait presents for `sni` (empty: no SNI sent).
+  std::string served_cn(const std::string& sni, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"openssl", "s_client", "-connect",
+                                     strait().address + ":" + std::to_string(strait().https_port)};
+    if (sni.empty()) {
+      args.push_back("-noservername");
+    } else {
+      args.insert(args.end(), {"-servername", sni});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    CommandResult r = run_command(args, 15s);
+    std::string all = r.out + r.err;
+    size_t cn = all.find("subject=");
+    if (cn == std::string::npos) return "handshake failed";
+    std::string line = all.substr(cn, all.find('\n', cn) - cn);
+    size_t at = line.find("CN = ");
+    return at == std::string::npos ? line : line.substr(at + 5);
+  }
+
+  CurlResult https(const std::string& host, const std::string& path, const Cert& ca,
+                   std::vector<std::string> extra = {}) {
+    std::string port = std::to_string(strait().https_port);
+    std::vector<std::string> args = {"--cacert", ca.crt.string(), "--resolve",
+                                     host + ":" + port + ":" + strait().address,
+                                     "https://" + host + ":" + port + path};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return curl(args);
+  }
+
+  EchoPod* pod = nullptr;
+  void start_app() {
+    pod = &start_pod("tls-pod");
+    write_manifest("app.yaml",
+                   k8s::documents({k8s::ingress_class(),
+                                   k8s::app("default", "web", {pod->address}, pod->port)}));
+  }
+};
+
+TEST_F(TlsTest, CertificatesAreChosenBySniExactThenWildcardThenDefault) {
+  start_app();
+  Cert rsa = make_cert("rsa", {"rsa.example.com"}, false);
+  Cert ecdsa = make_cert("ecdsa", {"ec.example.com"}, true);
+  Cert wild = make_cert("wild", {"*.wild.example.com"}, true);
+  Cert exact_in_wild = make_cert("exact", {"exact.wild.example.com"}, true);
+  write_manifest(
+      "tls.yaml",
+      k8s::documents({secret("rsa", rsa.crt_pem, rsa.key_pem),
+                      secret("ecdsa", ecdsa.crt_pem, ecdsa.key_pem),
+                      secret("wild", wild.crt_pem, wild.key_pem),
+                      secret("exact", exact_in_wild.crt_pem, exact_in_wild.key_pem),
+                      tls_ingress("rsa", {"rsa.example.com"}, "rsa", "web"),
+                      tls_ingress("ecdsa", {"ec.example.com"}, "ecdsa", "web"),
+                      tls_ingress("wild", {"*.wild.example.com"}, "wild", "web"),
+                      tls_ingress("exact", {"exact.wild.example.com"}, "exact", "web")}));
+  start_strait();
+  EXPECT_EQ(served_cn("rsa.example.com"), "rsa.example.com");
+  EXPECT_EQ(served_cn("EC.Example.com"), "ec.example.com");
+  EXPECT_EQ(served_cn("a.wild.example.com"), "*.wild.example.com");
+  EXPECT_EQ(served_cn("exact.wild.example.com"), "exact.wild.example.com");
+  // The wildcard covers one label only; unknown names and no SNI get the default certificate.
+  EXPECT_EQ(served_cn("a.b.wild.example.com"), "Kubernetes Ingress Controller Fake Certificate");
+  EXPECT_EQ(served_cn("unknown.example.org"), "Kubernetes Ingress Controller Fake Certificate");
+  EXPECT_EQ(served_cn(""), "Kubernetes Ingress Controller Fake Certificate");
+  // A real client verifying the chain gets through, RSA and ECDSA alike.
+  EXPECT_EQ(https("rsa.example.com", "/", rsa).status(), 200);
+  EXPECT_EQ(https("ec.example.com", "/", ecdsa).status(), 200);
+}
+
+TEST_F(TlsTest, DefaultSslCertificateFlagAnswersUnknownNames) {
+  start_app();
+  Cert def = make_cert("default", {"default.example.com"}, true);
+  write_manifest("tls.yaml", secret("fallback", def.crt_pem, def.key_pem));
+  start_strait({.args = {"--default-ssl-certificate=default/fallback"}});
+  EXPECT_EQ(served_cn("whatever.example.com"), "default.example.com");
+  EXPECT_EQ(served_cn(""), "default.example.com");
+}
+
+TEST_F(TlsTest, OnlyTls12And13AndSessionsResume) {
+  start_app();
+  start_strait();
+  std::string at = strait().address + ":" + std::to_string(strait().https_port);
+  for (const char* old : {"-tls1", "-tls1_1"}) {
+    CommandResult r = run_command({"openssl", "s_client", "-connect", at, old}, 15s);
+    EXPECT_EQ((r.out + r.err).find("Cipher is ECDHE"), std::string::npos) << old;
+    EXPECT_FALSE(r.out.find("New, TLS") != std::string::npos) << old << r.out;
+  }
+  for (const char* ok : {"-tls1_2", "-tls1_3"}) {
+    CommandResult r = run_command({"openssl", "s_client", "-connect", at, ok}, 15s);
+    EXPECT_NE(r.out.find("New, TLS"), std::string::npos) << ok << ": " << r.out + r.err;
+  }
+  // TLS 1.2 with a weak suite is refused.
+  CommandResult weak =
+      run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-cipher", "AES128-SHA"}, 15s);
+  EXPECT_EQ(weak.out.find("New, TLS"), std::string::npos) << weak.out;
+  // Resumption: the second handshake reuses the first one's session.
+  std::string sess = (dir() / "sess.pem").string();
+  CommandResult first =
+      run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-sess_out", sess}, 15s);
+  ASSERT_NE(first.out.find("New, TLS"), std::string::npos) << first.out;
+  CommandResult second =
+      run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-sess_in", sess}, 15s);
+  EXPECT_NE(second.out.find("Reused, TLS"), std::string::npos) << second.out;
+}
+
+TEST_F(TlsTest, HttpRedirectsToHttpsHstsAndForwardedHeaders) {
+  start_app();
+  Cert c = make_cert("site", {"secure.example.com"}, true);
+  write_manifest("tls.yaml",
+                 k8s::documents({secret("site", c.crt_pem, c.key_pem),
+                                 tls_ingress("site", {"secure.example.com"}, "site", "web"),
+                                 k8s::ingress(k8s::simple_ingress("plain", "plain.example.com", "/",
+                                                                  "web"))}));
+  Strait& s = start_strait({.args = {"--ssl-redirect-port=443"}});
+  // Plain HTTP to a TLS host: 308 to https, path and query kept, nothing reaches the pod.
+  auto r = get("secure.example.com", "/a/b?c=d");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 308);
+  ASSERT_NE(r->header("Location"), nullptr);
+  EXPECT_EQ(*r->header("Location"), "https://secure.example.com/a/b?c=d");
+  EXPECT_EQ(stats(*pod).requests, 0u);
+  // A host without TLS is served over HTTP as usual, without HSTS.
+  auto plain = get("plain.example.com", "/");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->header("Strict-Transport-Security"), nullptr);
+  // Over HTTPS: HSTS, and the pod learns the request came in over TLS on the HTTPS port.
+  CurlResult h = https("secure.example.com", "/x", c);
+  ASSERT_EQ(h.status(), 200) << h.describe();
+  ASSERT_NE(h.head().header("Strict-Transport-Security"), nullptr) << h.describe();
+  EXPECT_EQ(*h.head().header("Strict-Transport-Security"), "max-age=31536000; includeSubDomains");
+  auto echo = nlohmann::json::parse(h.body);
+  EXPECT_EQ(echo_header_values(echo, "X-Forwarded-Proto"), std::vector<std::string>{"https"});
+  EXPECT_EQ(echo_header_values(echo, "X-Forwarded-Port"),
+            std::vector<std::string>{std::to_string(s.https_port)});
+}
+
+TEST_F(TlsTest, BrokenSecretBesideAGoodOneOnlyAffectsItsHost) {
+  start_app();
+  Cert good = make_cert("good", {"good.example.com"}, true);
+  Cert other = make_cert("other", {"bad.example.com"}, true);
+  // The key does not belong to the certificate.
+  write_manifest("tls.yaml",
+                 k8s::documents({secret("good", good.crt_pem, good.key_pem),
+                                 secret("bad", other.crt_pem, good.key_pem),
+                                 tls_ingress("good", {"good.example.com"}, "good", "web"),
+                                 tls_ingress("bad", {"bad.example.com"}, "bad", "web")}));
+  start_strait();
+  EXPECT_TRUE(await_log("TLS Secret default/bad \\(Ingress default/bad\\): tls.key does not match"))
+      << strait_log();
+  EXPECT_EQ(served_cn("good.example.com"), "good.example.com");
+  EXPECT_EQ(served_cn("bad.example.com"), "Kubernetes Ingress Controller Fake Certificate");
+  EXPECT_EQ(https("good.example.com", "/", good).status(), 200);
+}
+
+// An open TLS connection through openssl s_client, driven over its stdin/stdout.
+class SClient {
+ public:
+  SClient(const std::string& at, const std::string& sni)
+      : process_({"openssl", "s_client", "-quiet", "-connect", at, "-servername", sni}, [] {
+          SpawnOptions o;
+          o.stdin_pipe = true;
+          o.stdout_pipe = true;
+          return o;
+        }()) {}
+  bool request(const std::string& host, std::string& out) {
+    std::string req = "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+    if (::write(process_.stdin_fd(), req.data(), req.size()) != static_cast<ssize_t>(req.size()))
+      return false;
+    out.clear();
+    auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline && out.find("\"pod\"") == std::string::npos) {
+      pollfd p{process_.stdout_fd(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::read(process_.stdout_fd(), buf, sizeof buf);
+      if (n <= 0) return false;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out.find("HTTP/1.1 200") != std::string::npos;
+  }
+
+ private:
+  Process process_;
+};
+
+TEST_F(TlsTest, RotatedSecretAppliesToNewHandshakesWithoutClosingOpenConnections) {
+  start_app();
+  Cert v1 = make_cert("v1", {"rot.example.com", "v1.rot.example.com"}, true);
+  Cert v2 = make_cert("v2", {"rot.example.com", "v2.rot.example.com"}, true);
+  auto manifest = [&](const Cert& c) {
+    return k8s::documents({secret("rot", c.crt_pem, c.key_pem),
+                           tls_ingress("rot", {"rot.example.com"}, "rot", "web")});
+  };
+  write_manifest("tls.yaml", manifest(v1));
+  start_strait();
+  ASSERT_EQ(https("rot.example.com", "/", v1).status(), 200);
+  SClient open(strait().address + ":" + std::to_string(strait().https_port), "rot.example.com");
+  std::string out;
+  ASSERT_TRUE(open.request("rot.example.com", out)) << out;
+
+  write_manifest("tls.yaml", manifest(v2));
+  // New handshakes get the new certificate...
+  EXPECT_TRUE(eventually([&] { return https("rot.example.com", "/", v2).status() == 200; }, 10s));
+  EXPECT_NE(https("rot.example.com", "/", v1).status(), 200);
+  // ...and the connection opened before the rotation keeps working.
+  EXPECT_TRUE(open.request("rot.example.com", out)) << out;
+}
+
+}  // namespace
+}  // namespace it
