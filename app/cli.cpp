@@ -220,6 +220,11 @@ const std::vector<Flag>& flags() {
        [](Options& o, std::string_view v) {
          return set_duration(o.proxy.upstream_keepalive_timeout, v);
        }},
+      {"websocket-idle-timeout", "DURATION",
+       "Close a WebSocket tunnel idle in both directions this long (default 3600s).",
+       [](Options& o, std::string_view v) {
+         return set_duration(o.proxy.websocket_idle_timeout, v);
+       }},
       {"shutdown-grace-period", "DURATION",
        "On SIGTERM, time in-flight requests get to finish (default 30s).",
        [](Options& o, std::string_view v) { return set_duration(o.shutdown_grace_period, v); }},

@@ -376,6 +376,10 @@ void ClientConnection<Stream>::on_upstream_read(const error_code& ec, size_t n) 
     upstream_error_ = ec;
     if (ec == asio::error::eof) upstream_eof_ = true;
   }
+  if (phase_ == Phase::Tunnel) {
+    if (ec && upstream_->available() == 0) return close();
+    return tunnel_upstream_to_client();
+  }
   if (phase_ == Phase::Respond) {
     if (ec && ec != asio::error::eof) {
       release_upstream(false);
@@ -417,9 +421,13 @@ void ClientConnection<Stream>::on_response_head() {
     break;
   }
   if (response_.status_code == 101) {
-    // Upgrades (WebSocket) come with the WebSocket work; never half-switch a connection.
-    release_upstream(false);
-    return upstream_failed("upgrade not supported", false);
+    // Only a WebSocket handshake the client asked for may switch protocols; anything else would
+    // leave the two sides speaking different protocols.
+    if (!request_.upgrade_websocket) {
+      release_upstream(false);
+      return upstream_failed("unexpected 101 from upstream", false);
+    }
+    return start_tunnel();
   }
   phase_ = Phase::Respond;
   response_started_ = true;
@@ -518,6 +526,78 @@ void ClientConnection<Stream>::on_response_written(const error_code& ec) {
     return close();
   }
   forward_response_body();
+}
+
+// ---- WebSocket tunnel ------------------------------------------------------------------------
+
+template <typename Stream>
+void ClientConnection<Stream>::start_tunnel() {
+  phase_ = Phase::Tunnel;
+  response_started_ = true;
+  response_status_ = 101;
+  // The tunnel needs nothing from the configuration: a later change can not touch it.
+  snapshot_.reset();
+  write_upgrade_response_head(response_, response_head_out_);
+  upstream_->consume(response_.head_size);
+  append_access_log(101, 0);
+  set_deadline(worker_.options().websocket_idle_timeout);
+  // Whatever the upstream sent after its 101 goes right behind it.
+  write_buffers_.clear();
+  write_buffers_.emplace_back(response_head_out_.data(), response_head_out_.size());
+  if (upstream_->available() > 0)
+    write_buffers_.emplace_back(upstream_->data(), upstream_->available());
+  tunnel_writing_to_client_ = true;
+  asio::async_write(stream_, write_buffers_,
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
+                      self->on_tunnel_client_written(ec);
+                    });
+  tunnel_client_to_upstream();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::tunnel_client_to_upstream() {
+  // Bytes the client pipelined behind its handshake go first.
+  if (buffered() > 0) {
+    set_deadline(worker_.options().websocket_idle_timeout);
+    return asio::async_write(upstream_->socket, asio::buffer(buffered_data(), buffered()),
+                             [self = this->shared_from_this()](const error_code& ec, size_t) {
+                               if (ec || self->phase_ != Phase::Tunnel) return self->close();
+                               self->begin_ = self->end_ = 0;
+                               self->tunnel_client_to_upstream();
+                             });
+  }
+  begin_ = end_ = 0;
+  stream_.async_read_some(asio::buffer(buffer_.get(), capacity_),
+                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
+                            if (ec || self->phase_ != Phase::Tunnel) return self->close();
+                            self->end_ = n;
+                            self->tunnel_client_to_upstream();
+                          });
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::on_tunnel_client_written(const error_code& ec) {
+  tunnel_writing_to_client_ = false;
+  if (ec || phase_ != Phase::Tunnel || !upstream_) return close();
+  upstream_->consume(upstream_->available());
+  if (upstream_eof_) return close();
+  set_deadline(worker_.options().websocket_idle_timeout);
+  upstream_->ensure_read();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::tunnel_upstream_to_client() {
+  if (tunnel_writing_to_client_) return;  // the bytes wait until the previous write is done
+  if (upstream_->available() == 0) {
+    if (upstream_eof_ || upstream_error_) return close();
+    return upstream_->ensure_read();
+  }
+  set_deadline(worker_.options().websocket_idle_timeout);
+  tunnel_writing_to_client_ = true;
+  asio::async_write(stream_, asio::buffer(upstream_->data(), upstream_->available()),
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
+                      self->on_tunnel_client_written(ec);
+                    });
 }
 
 template <typename Stream>

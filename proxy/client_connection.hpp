@@ -39,6 +39,7 @@ class ClientConnection final : public TimedConnection,
     Upstream,  // connecting, sending the request, or awaiting the response head
     ReadBody,  // reading the request body from the client
     Respond,   // forwarding the response
+    Tunnel,    // WebSocket: bytes flow both ways until either side closes
     Linger,    // answered with Connection: close; draining input before closing
     Closed,
   };
@@ -62,6 +63,11 @@ class ClientConnection final : public TimedConnection,
   void forward_response_body();
   void on_response_written(const boost::system::error_code& ec);
   void finish_exchange();
+  // WebSocket tunnel after the upstream's 101.
+  void start_tunnel();
+  void tunnel_client_to_upstream();
+  void tunnel_upstream_to_client();
+  void on_tunnel_client_written(const boost::system::error_code& ec);
   // Failures.
   void upstream_failed(const char* why, bool connect_phase);
   void reject(int status, const char* why);
@@ -119,7 +125,8 @@ class ClientConnection final : public TimedConnection,
   bool sent_continue_ = false;
   bool keep_alive_ = true;
   bool response_started_ = false;
-  bool hsts_ = false;  // this exchange's host wants Strict-Transport-Security
+  bool hsts_ = false;
+  bool tunnel_writing_to_client_ = false;  // this exchange's host wants Strict-Transport-Security
   bool upstream_eof_ = false;
   boost::system::error_code upstream_error_;
   std::shared_ptr<UpstreamConnection> upstream_;

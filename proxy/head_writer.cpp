@@ -113,6 +113,7 @@ void write_upstream_request_head(const ParsedRequest& req, const ForwardContext&
     if (is_hop_by_hop(req, i)) continue;
     append_header(out, req.headers[i].name, req.headers[i].value);
   }
+  if (req.upgrade_websocket) out.append("Connection: upgrade\r\nUpgrade: websocket\r\n");
   if (!has_request_id) append_header(out, "X-Request-ID", ctx.new_request_id);
   append_header(out, "X-Real-IP", ctx.client_ip);
   append_header(out, "X-Forwarded-For", ctx.client_ip);
@@ -157,6 +158,18 @@ void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n", 2);
+}
+
+void write_upgrade_response_head(const ParsedResponse& resp, std::string& out) {
+  out.clear();
+  out.append("HTTP/1.1 ", 9);
+  out.append(resp.status_line_rest);
+  out.append("\r\n", 2);
+  for (size_t i = 0; i < resp.header_count; ++i) {
+    if (resp.ids[i] == HeaderId::Upgrade || !is_hop_by_hop(resp, i))
+      append_header(out, resp.headers[i].name, resp.headers[i].value);
+  }
+  out.append("Connection: upgrade\r\n\r\n");
 }
 
 void write_redirect_response(int status, std::string_view location, bool close, bool head_only,

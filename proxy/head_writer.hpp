@@ -31,6 +31,10 @@ void write_client_response_head(const ParsedResponse& resp, BodyFraming framing,
                                 uint64_t content_length, bool close, bool http10_keep_alive,
                                 std::string_view date, std::string_view hsts, std::string& out);
 
+// The upstream's 101 Switching Protocols for a WebSocket handshake: its fields with Upgrade
+// kept and "Connection: upgrade".
+void write_upgrade_response_head(const ParsedResponse& resp, std::string& out);
+
 // A redirect strait answers itself (HTTP -> HTTPS).
 void write_redirect_response(int status, std::string_view location, bool close, bool head_only,
                              std::string_view date, std::string& out);

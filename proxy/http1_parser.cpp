@@ -418,13 +418,25 @@ void parse_request(const char* data, size_t size, const HeadLimits& limits, Pars
   out.head_method = out.method == "HEAD";
   out.idempotent = is_idempotent(out.method);
   out.expect_continue = false;
+  bool upgrade_websocket = false;
   for (size_t i = 0; i < out.header_count; ++i) {
     if (out.ids[i] == HeaderId::Expect) {
       if (!iequals(out.headers[i].value, "100-continue"))
         return fail(out, 417, "unsupported expectation");
       out.expect_continue = true;
+    } else if (out.ids[i] == HeaderId::Upgrade) {
+      for_each_list_element(out.headers[i].value, [&](std::string_view protocol) {
+        if (iequals(protocol, "websocket")) upgrade_websocket = true;
+      });
     }
   }
+  // A WebSocket handshake (RFC 6455 4.1): GET, HTTP/1.1, "Connection: upgrade" and
+  // "Upgrade: websocket". Other upgrades (h2c) are not honoured: the fields are dropped.
+  bool connection_upgrade = false;
+  for (size_t t = 0; t < out.connection_token_count; ++t)
+    if (iequals(out.connection_tokens[t], "upgrade")) connection_upgrade = true;
+  out.upgrade_websocket = upgrade_websocket && connection_upgrade && out.method == "GET" &&
+                          out.version_minor >= 1 && out.framing == BodyFraming::None;
   out.status = ParseStatus::Complete;
 }
 

@@ -80,6 +80,7 @@ struct ParsedRequest : ParsedHead {
   std::string_view path;           // target path without query (for routing)
   std::string_view origin_target;  // path + query (absolute-form reduced to origin-form)
   bool expect_continue = false;
+  bool upgrade_websocket = false;  // a WebSocket handshake: tunnel after the upstream's 101
   bool idempotent = false;
   bool head_method = false;
 };

@@ -28,6 +28,8 @@ struct ProxyOptions {
   std::chrono::milliseconds client_body_timeout{60000};
   std::chrono::milliseconds keepalive_timeout{75000};
   std::chrono::milliseconds upstream_keepalive_timeout{60000};
+  // A WebSocket tunnel with no traffic either way for this long is closed.
+  std::chrono::milliseconds websocket_idle_timeout{3600 * 1000};
   // Idle upstream connections kept per endpoint per worker (ingress-nginx: 320 per upstream).
   size_t upstream_keepalive_connections = 320;
   // Client keep-alive requests per connection before we close it (nginx keepalive_requests).

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libssl-dev libnghttp2-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev googletest libbenchmark-dev
-  curl wrk procps iproute2 python3 openssl
+  curl wrk procps iproute2 python3 openssl unzip buildah
 )
 
 missing=()

@@ -233,6 +233,18 @@ def ingress(name, host="a.example", labels=None, ns="default"):
                  "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}}
 
 
+def _pb_bytes(number, payload):
+    """One length-delimited protobuf field."""
+    def varint(n):
+        out = b""
+        while True:
+            out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+            n >>= 7
+            if not n:
+                return out
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
 ING = "/apis/networking.k8s.io/v1/namespaces/default/ingresses"
 SECRETS = "/api/v1/namespaces/default/secrets"
 MANIFEST = """\
@@ -399,6 +411,28 @@ class FakeApiserverTest(unittest.TestCase):
         # Deleting the namespace deletes what is in it.
         s.kubectl("delete", "namespace", "pb")
         self.assertEqual(s.ok("GET", "/apis/networking.k8s.io/v1/namespaces/pb/ingresses")["items"], [])
+
+    def test_protobuf_delete_options(self):
+        """client-go protobuf clients (Helm's release storage) send DeleteOptions as protobuf."""
+        s = self.srv
+        s.ok("POST", SECRETS, {"metadata": {"name": "pb-del"}, "stringData": {"k": "v"}})
+        uid = s.ok("GET", SECRETS + "/pb-del")["metadata"]["uid"]
+
+        def delete_options(**fields):
+            nums = {"preconditions_uid": 2, "propagationPolicy": 4}
+            raw = b"".join(_pb_bytes(2, _pb_bytes(1, v.encode())) if k == "preconditions_uid"
+                           else _pb_bytes(nums[k], v.encode()) for k, v in fields.items())
+            type_meta = _pb_bytes(1, b"v1") + _pb_bytes(2, b"DeleteOptions")
+            return b"k8s\x00" + _pb_bytes(1, type_meta) + _pb_bytes(2, raw)
+        pb = "application/vnd.kubernetes.protobuf"
+        status, _, body = s.request("DELETE", SECRETS + "/pb-del", delete_options(preconditions_uid="other"), pb)
+        self.assertEqual((status, body["reason"]), (409, "Conflict"))
+        status, _, body = s.request("DELETE", SECRETS + "/pb-del",
+                                    delete_options(preconditions_uid=uid, propagationPolicy="Background"), pb)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(s.request("GET", SECRETS + "/pb-del")[0], 404)
+        status, _, body = s.request("DELETE", SECRETS + "/x", b"k8s\x00" + _pb_bytes(1, _pb_bytes(2, b"Pod")), pb)
+        self.assertEqual(status, 415)
 
     def test_kubectl_watch(self):
         s = self.srv
@@ -752,6 +786,102 @@ class FakeApiserverTest(unittest.TestCase):
         self.assertEqual([o["metadata"]["name"] for o in dump["ingressclasses.networking.k8s.io"]], ["strait"])
         self.assertIn("strait.io/ingress-controller", s.kubectl("get", "ingressclass").stdout)
         s.ok("DELETE", ING + "/seeded")
+
+    def test_kubectl_apply_install_kinds(self):
+        """The kinds an install of strait is made of (deploy/) apply, re-apply as patches and print."""
+        s = self.srv
+        path = os.path.join(self.tmp, "install.yaml")
+        with open(path, "w") as f:
+            f.write(INSTALL)
+        out = s.kubectl("apply", "-f", path).stdout
+        for created in ("clusterrole.rbac.authorization.k8s.io/inst", "clusterrolebinding.rbac.authorization.k8s.io/inst",
+                        "role.rbac.authorization.k8s.io/inst", "rolebinding.rbac.authorization.k8s.io/inst",
+                        "deployment.apps/inst", "poddisruptionbudget.policy/inst",
+                        "horizontalpodautoscaler.autoscaling/inst"):
+            self.assertIn(created + " created", out)
+        self.assertIn("unchanged", s.kubectl("apply", "-f", path).stdout)
+        # A create resets status; a changed arg goes out as a strategic merge patch keyed by container name.
+        dep = s.ok("GET", "/apis/apps/v1/namespaces/inst/deployments/inst")
+        self.assertEqual(dep["status"], {})
+        with open(path, "w") as f:
+            f.write(INSTALL.replace("--workers=2", "--workers=3"))
+        self.assertIn("deployment.apps/inst configured", s.kubectl("apply", "-f", path).stdout)
+        dep = s.ok("GET", "/apis/apps/v1/namespaces/inst/deployments/inst")
+        c = dep["spec"]["template"]["spec"]["containers"]
+        self.assertEqual([(x["name"], x["args"], [e["name"] for e in x["env"]]) for x in c],
+                         [("controller", ["--workers=3"], ["POD_NAMESPACE"])])
+        self.assertEqual(dep["metadata"]["generation"], 2)
+        self.assertEqual(s.ok("GET", "/apis/policy/v1/namespaces/inst/poddisruptionbudgets/inst")["status"]
+                         ["disruptionsAllowed"], 0)
+        table = s.kubectl("get", "deploy,hpa,pdb,rolebinding", "-n", "inst").stdout
+        self.assertIn("0/2", table)
+        self.assertIn("Deployment/inst", table)
+        self.assertIn("cpu: <unknown>/70%", table)
+        self.assertIn("Role/inst", table)
+        s.kubectl("delete", "-f", path)
+        self.assertEqual(s.request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles/inst")[0], 404)
+
+
+INSTALL = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: inst}
+rules:
+- {apiGroups: [""], resources: [services], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: inst}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: inst}
+subjects: [{kind: ServiceAccount, name: inst, namespace: inst}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: inst, namespace: inst}
+rules:
+- {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: inst, namespace: inst}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: inst}
+subjects: [{kind: ServiceAccount, name: inst, namespace: inst}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: inst, namespace: inst}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: inst}}
+  template:
+    metadata: {labels: {app: inst}}
+    spec:
+      containers:
+      - name: controller
+        image: strait:0.1.0
+        args: [--workers=2]
+        env:
+        - name: POD_NAMESPACE
+          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: inst, namespace: inst}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: inst}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: inst, namespace: inst}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: inst}
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}
+"""
 
 
 class RestartTest(unittest.TestCase):

@@ -320,7 +320,8 @@ spec:
     http:
       paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
 )");
-  EXPECT_TRUE(await_pod("tls.example.com", "/", "k"));
+  // The Ingress is applied (its TLS host redirects plain HTTP to HTTPS).
+  EXPECT_TRUE(await_pod("tls.example.com", "/", "status:308"));
   // Now an Ingress names it: strait fetches that one Secret.
   EXPECT_TRUE(eventually([&] { return served("secrets", "get") == gets + 1; }, 10s))
       << api_->stats();

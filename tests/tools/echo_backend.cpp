@@ -259,6 +259,10 @@ class Connection {
     }
     const bool stats = req.path() == "/__stats";
     if (!stats) g_requests.fetch_add(1, std::memory_order_relaxed);
+    if (const std::string* upgrade = req.header("Upgrade");
+        upgrade && has_token(*upgrade, "websocket")) {
+      return websocket_echo(req);
+    }
 
     // Framing of the request body.
     bool chunked = false;
@@ -311,6 +315,25 @@ class Connection {
     const bool body_ok = chunked ? read_chunked(on_body) : read_exact(content_length, on_body);
     if (!body_ok) return false;
     return respond(req, keep_alive, body_bytes, fnv);
+  }
+
+  // A WebSocket handshake: 101, then every byte that arrives is sent back as it is (a byte
+  // echo, which is what a proxy's tunnel must preserve), until the client closes. The 101 also
+  // carries "X-Echo-Connection" with the Connection header the pod received.
+  bool websocket_echo(const Request& req) {
+    const std::string* conn = req.header("Connection");
+    std::string head =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: echo\r\nX-Echo-Connection: " +
+        (conn ? *conn : std::string("-")) + "\r\n\r\nhello from " + g_name + "\n";
+    if (!send_all(head)) return false;
+    for (;;) {
+      if (buffered().empty() && !fill()) return false;
+      std::string_view data = buffered();
+      g_bytes_received.fetch_add(data.size(), std::memory_order_relaxed);
+      if (!send_all(data)) return false;
+      begin_ += data.size();
+    }
   }
 
   bool respond(const Request& req, bool keep_alive, uint64_t body_bytes, const Fnv1a64& fnv) {

@@ -310,7 +310,13 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _delete_options(self, body, params):
         opts = {}
-        if body:
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip()
+        if body and ctype == "application/vnd.kubernetes.protobuf":
+            try:
+                opts = protobuf.decode(body, kinds={"DeleteOptions"})
+            except (protobuf.ProtobufError, UnicodeDecodeError, ValueError) as e:
+                raise ApiError(415, "UnsupportedMediaType", f"the body of the request could not be decoded: {e}")
+        elif body:
             try:
                 opts = json.loads(body)
             except ValueError:

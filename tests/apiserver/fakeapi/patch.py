@@ -151,6 +151,18 @@ MERGE_KEYS = {
     ("Pod", "spec.volumes"): "name",
     ("Pod", "spec.imagePullSecrets"): "name",
     ("ServiceAccount", "secrets"): "name",
+    ("Deployment", "spec.template.spec.containers"): "name",
+    ("Deployment", "spec.template.spec.initContainers"): "name",
+    ("Deployment", "spec.template.spec.containers.ports"): "containerPort",
+    ("Deployment", "spec.template.spec.containers.env"): "name",
+    ("Deployment", "spec.template.spec.containers.volumeMounts"): "mountPath",
+    ("Deployment", "spec.template.spec.initContainers.env"): "name",
+    ("Deployment", "spec.template.spec.initContainers.volumeMounts"): "mountPath",
+    ("Deployment", "spec.template.spec.volumes"): "name",
+    ("Deployment", "spec.template.spec.imagePullSecrets"): "name",
+    ("Deployment", "status.conditions"): "type",
+    ("HorizontalPodAutoscaler", "status.conditions"): "type",
+    ("PodDisruptionBudget", "status.conditions"): "type",
     ("Namespace", "status.conditions"): "type",
 }
 

@@ -68,6 +68,11 @@ M = {
     "HTTPIngressRuleValue": {1: ("paths", "HTTPIngressPath", True)},
     "HTTPIngressPath": {1: ("path", S, False), 2: ("backend", "IngressBackend", False), 3: ("pathType", S, False)},
     "Time": {1: ("seconds", I64, False), 2: ("nanos", I32, False)},
+    # The body of a DELETE from a protobuf client (Helm's release storage, client-go's typed clients).
+    "DeleteOptions": {1: ("gracePeriodSeconds", I64, False), 2: ("preconditions", "Preconditions", False),
+                      3: ("orphanDependents", BOOL, False), 4: ("propagationPolicy", S, False),
+                      5: ("dryRun", S, True)},
+    "Preconditions": {1: ("uid", S, False), 2: ("resourceVersion", S, False)},
     "IntOrString": {1: ("type", I64, False), 2: ("intVal", I32, False), 3: ("strVal", S, False)},
 }
 KINDS = {("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "ServiceAccount"),
@@ -183,14 +188,18 @@ def decode_message(name, buf):
     return {k: v for k, v in out.items() if (name, k) in REQUIRED or not _empty(v)}
 
 
-def decode(body):
-    """A kubernetes protobuf envelope -> the object as JSON would carry it."""
+def decode(body, kinds=None):
+    """A kubernetes protobuf envelope -> the object as JSON would carry it. `kinds` limits the kinds
+    accepted (default: KINDS); DeleteOptions come under any apiVersion (meta/v1 is in every group)."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf magic prefix")
     unknown = decode_message("Unknown", body[len(MAGIC):])
     tm = unknown.get("typeMeta", {})
     api_version, kind = tm.get("apiVersion", ""), tm.get("kind", "")
-    if (api_version, kind) not in KINDS:
+    if kinds == {"DeleteOptions"}:
+        if kind != "DeleteOptions":
+            raise ProtobufError(f"expected DeleteOptions, got {api_version}/{kind}")
+    elif (api_version, kind) not in KINDS:
         raise ProtobufError(f"protobuf bodies are decoded only for {sorted(k for _, k in KINDS)}; "
                             f"got {api_version}/{kind}: send JSON")
     if unknown.get("contentEncoding"):

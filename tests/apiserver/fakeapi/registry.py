@@ -22,11 +22,16 @@ from .status import (ApiError, already_exists, bad_request, conflict, expired, i
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Status a create starts from, for kinds whose status only the status subresource may write.
+# (group, kind) -> status; the empty Go structs serialize to these.
 _CREATE_STATUS = {
-    "Ingress": {"loadBalancer": {}},
-    "Service": {"loadBalancer": {}},
-    "Namespace": {"phase": "Active"},
-    "Pod": {"phase": "Pending"},
+    ("networking.k8s.io", "Ingress"): {"loadBalancer": {}},
+    ("", "Service"): {"loadBalancer": {}},
+    ("", "Namespace"): {"phase": "Active"},
+    ("", "Pod"): {"phase": "Pending"},
+    ("apps", "Deployment"): {},
+    ("autoscaling", "HorizontalPodAutoscaler"): {"desiredReplicas": 0},
+    ("policy", "PodDisruptionBudget"): {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                                        "expectedPods": 0},
 }
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -190,8 +195,8 @@ class Registry:
         meta["generation"] = 1
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
             meta.pop(k, None)
-        if res.kind in _CREATE_STATUS and res.group in ("", "networking.k8s.io"):
-            obj["status"] = copy.deepcopy(_CREATE_STATUS[res.kind])
+        if (res.group, res.kind) in _CREATE_STATUS:
+            obj["status"] = copy.deepcopy(_CREATE_STATUS[(res.group, res.kind)])
         if res.kind == "Namespace":
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         key = (ns, meta["name"])

@@ -67,6 +67,19 @@ RESOURCES = [
     Resource("events.k8s.io", "v1", "events", "event", "Event", True, ("ev",), storage="events",
              fields=("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
                      "reason", "reportingController", "type")),
+    # What an install of strait itself is made of (deploy/): stored and served, never acted upon
+    # (no controllers run: a Deployment starts no pods, an HPA scales nothing, RBAC is not enforced).
+    Resource("apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), status=True,
+             categories=("all",)),
+    Resource("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
+             "HorizontalPodAutoscaler", True, ("hpa",), status=True, categories=("all",)),
+    Resource("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", True,
+             ("pdb",), status=True),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", False),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
+             "ClusterRoleBinding", False),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", True),
 ]
 
 # group -> version -> plural -> Resource

@@ -123,7 +123,52 @@ def _event(o):
             f"{(inv.get('kind') or '').lower()}/{inv.get('name', '')}", o.get("message", "")]
 
 
+def _deployment(o):
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    selector = ",".join(f"{k}={v}" for k, v in sorted(((spec.get("selector") or {}).get("matchLabels")
+                                                        or {}).items())) or "<none>"
+    return ([f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", status.get("updatedReplicas", 0),
+             status.get("availableReplicas", 0)],
+            [",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers),
+             selector])
+
+
+def _hpa(o):
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    targets = []
+    for m in spec.get("metrics") or []:
+        target = ((m.get("resource") or {}).get("target") or {})
+        if m.get("type") == "Resource" and target.get("averageUtilization") is not None:
+            targets.append(f"cpu: <unknown>/{target['averageUtilization']}%"
+                           if (m.get("resource") or {}).get("name") == "cpu"
+                           else f"<unknown>/{target['averageUtilization']}%")
+        else:
+            targets.append("<unknown>")
+    return [f"{ref.get('kind', '')}/{ref.get('name', '')}", ", ".join(targets) or "<none>",
+            spec.get("minReplicas", 1), spec.get("maxReplicas", 0), status.get("currentReplicas", 0)]
+
+
+def _pdb(o):
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    return [str(spec["minAvailable"]) if "minAvailable" in spec else "N/A",
+            str(spec["maxUnavailable"]) if "maxUnavailable" in spec else "N/A",
+            status.get("disruptionsAllowed", 0)]
+
+
+def _binding(o):
+    ref = o.get("roleRef") or {}
+    subjects = o.get("subjects") or []
+    users = [s.get("name", "") for s in subjects if s.get("kind") == "User"]
+    groups = [s.get("name", "") for s in subjects if s.get("kind") == "Group"]
+    sas = [f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects if s.get("kind") == "ServiceAccount"]
+    return [f"{ref.get('kind', '')}/{ref.get('name', '')}"], [",".join(users), ",".join(groups), ",".join(sas)]
+
+
 S = "string"
+I = "integer"
+_BINDING_WIDE = [("Users", S, 1), ("Groups", S, 1), ("ServiceAccounts", S, 1)]
 _PRINTERS = {
     # kind: (columns before Age, row function, whether Age is shown, trailing columns)
     "Ingress": ([("Class", S), ("Hosts", S), ("Address", S), ("Ports", S)], _ingress),
@@ -140,6 +185,13 @@ _PRINTERS = {
     "Namespace": ([("Status", S)], lambda o: [(o.get("status") or {}).get("phase", "")]),
     "Node": ([("Status", S), ("Roles", S)], _node, [("Version", S, 0)]),
     "Pod": ([("Ready", S), ("Status", S), ("Restarts", "integer")], _pod),
+    "Deployment": ([("Ready", S), ("Up-to-date", I), ("Available", I)], _deployment,
+                   [("Containers", S, 1), ("Images", S, 1), ("Selector", S, 1)]),
+    "HorizontalPodAutoscaler": ([("Reference", S), ("Targets", S), ("MinPods", S), ("MaxPods", I),
+                                 ("Replicas", I)], _hpa),
+    "PodDisruptionBudget": ([("Min Available", S), ("Max Unavailable", S), ("Allowed Disruptions", I)], _pdb),
+    "RoleBinding": ([("Role", S)], _binding, _BINDING_WIDE),
+    "ClusterRoleBinding": ([("Role", S)], _binding, _BINDING_WIDE),
 }
 
 
