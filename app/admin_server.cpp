@@ -14,8 +14,9 @@ namespace {
 
 class AdminSession : public std::enable_shared_from_this<AdminSession> {
  public:
-  AdminSession(tcp::socket socket, const std::atomic<bool>& ready)
-      : socket_(std::move(socket)), ready_(ready) {}
+  AdminSession(tcp::socket socket, const std::atomic<bool>& ready,
+               const std::function<std::string()>& metrics)
+      : socket_(std::move(socket)), ready_(ready), metrics_(metrics) {}
 
   void read() {
     if (size_ == sizeof buffer_) return;  // a health probe never needs more
@@ -33,6 +34,7 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
     if (request_.status == proxy::ParseStatus::Incomplete) return read();
     int status = 400;
     std::string body = "bad request\n";
+    std::string content_type = "text/plain";
     if (request_.status == proxy::ParseStatus::Complete) {
       if (request_.path == "/healthz") {
         status = 200;
@@ -41,13 +43,18 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
         bool ready = ready_.load();
         status = ready ? 200 : 503;
         body = ready ? "ok\n" : "not ready\n";
+      } else if (request_.path == "/metrics" && metrics_) {
+        status = 200;
+        body = metrics_();
+        content_type = "text/plain; version=0.0.4";
       } else {
         status = 404;
         body = "not found\n";
       }
     }
     response_ = "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") +
-                "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                "\r\nContent-Type: " + content_type +
+                "\r\nContent-Length: " + std::to_string(body.size()) +
                 "\r\nConnection: close\r\n\r\n" + body;
     asio::async_write(socket_, asio::buffer(response_),
                       [self = shared_from_this()](boost::system::error_code, size_t) {
@@ -58,6 +65,7 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 
   tcp::socket socket_;
   const std::atomic<bool>& ready_;
+  const std::function<std::string()>& metrics_;
   char buffer_[8192];
   size_t size_ = 0;
   proxy::ParsedRequest request_;
@@ -67,22 +75,25 @@ class AdminSession : public std::enable_shared_from_this<AdminSession> {
 }  // namespace
 
 struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
-  Impl(asio::io_context& io, const std::atomic<bool>& r) : acceptor(io), ready(r) {}
+  Impl(asio::io_context& io, const std::atomic<bool>& r, std::function<std::string()> m)
+      : acceptor(io), ready(r), metrics(std::move(m)) {}
   void accept() {
     acceptor.async_accept(
         [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
           if (!self->acceptor.is_open()) return;
-          if (!ec) std::make_shared<AdminSession>(std::move(socket), self->ready)->read();
+          if (!ec)
+            std::make_shared<AdminSession>(std::move(socket), self->ready, self->metrics)->read();
           self->accept();
         });
   }
   tcp::acceptor acceptor;
   const std::atomic<bool>& ready;
+  std::function<std::string()> metrics;
 };
 
 AdminServer::AdminServer(asio::io_context& io, const std::string& address, uint16_t port,
-                         const std::atomic<bool>& ready)
-    : impl_(std::make_shared<Impl>(io, ready)) {
+                         const std::atomic<bool>& ready, std::function<std::string()> metrics)
+    : impl_(std::make_shared<Impl>(io, ready, std::move(metrics))) {
   boost::system::error_code ec;
   tcp::endpoint endpoint(asio::ip::make_address(address, ec), port);
   if (ec) throw std::runtime_error("invalid health address '" + address + "'");

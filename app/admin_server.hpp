@@ -1,8 +1,10 @@
 // The health endpoints on --healthz-port: GET /healthz (alive), GET /readyz (200 once the first
-// configuration serves, 503 before and while draining). Runs on the main thread's io_context.
+// configuration serves, 503 before and while draining), GET /metrics (Prometheus text format). Runs
+// on the main thread's io_context.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,8 +17,9 @@ namespace strait::app {
 class AdminServer {
  public:
   // Throws std::runtime_error when the address cannot be bound.
+  // metrics renders the Prometheus text for GET /metrics.
   AdminServer(boost::asio::io_context& io, const std::string& address, uint16_t port,
-              const std::atomic<bool>& ready);
+              const std::atomic<bool>& ready, std::function<std::string()> metrics);
   ~AdminServer();
   void stop();
 

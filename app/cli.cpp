@@ -225,6 +225,9 @@ const std::vector<Flag>& flags() {
        [](Options& o, std::string_view v) {
          return set_duration(o.proxy.websocket_idle_timeout, v);
        }},
+      {"shutdown-delay", "DURATION",
+       "On SIGTERM, keep accepting traffic this long after /readyz turns 503 (default 5s).",
+       [](Options& o, std::string_view v) { return set_duration(o.shutdown_delay, v); }},
       {"shutdown-grace-period", "DURATION",
        "On SIGTERM, time in-flight requests get to finish (default 30s).",
        [](Options& o, std::string_view v) { return set_duration(o.shutdown_grace_period, v); }},

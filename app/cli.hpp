@@ -24,6 +24,9 @@ struct Options {
   uint16_t healthz_port = 10254;
   std::string healthz_host;  // empty: same as --bind-address
   std::chrono::milliseconds shutdown_grace_period{30000};
+  // After SIGTERM, /readyz fails at once but traffic is still accepted this long, so load
+  // balancers and kube-proxy stop sending new connections before the listeners close.
+  std::chrono::milliseconds shutdown_delay{5000};
   proxy::ProxyOptions proxy;
   controller::TranslateOptions translate;
   bool help = false;

@@ -6,10 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <system_error>
 
 #include "strait/log.hpp"
+#include "strait/metrics.hpp"
 
 namespace strait::app {
 namespace fs = std::filesystem;
@@ -71,6 +73,7 @@ bool FileSource::rescan() {
   }
   if (!changed && last_) return false;
 
+  auto sync_started = std::chrono::steady_clock::now();
   controller::ManifestSet::Merged merged = manifests_.merged();
   for (const auto& w : merged.warnings) log_warning(w);
   controller::Translation translation = controller::translate(merged.store, options_);
@@ -82,7 +85,11 @@ bool FileSource::rescan() {
     warnings.insert(std::move(line));
   }
   last_warnings_ = std::move(warnings);
-  if (last_ && equivalent(*last_, *translation.snapshot)) return false;
+  bool same = last_ && equivalent(*last_, *translation.snapshot);
+  ConfigMetrics::instance().syncs.add();
+  ConfigMetrics::instance().sync_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started).count());
+  if (same) return false;
   translation.snapshot->version = ++version_;
   last_ = translation.snapshot;
   log_info("configuration " + std::to_string(version_) + ": " +

@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -113,7 +114,11 @@ int run(const app::Options& options) {
   proxy::Proxy data_plane(options.proxy);
   std::string healthz_host =
       options.healthz_host.empty() ? options.proxy.bind_address : options.healthz_host;
-  app::AdminServer admin(io, healthz_host, options.healthz_port, ready);
+  app::AdminServer admin(io, healthz_host, options.healthz_port, ready, [&data_plane] {
+    std::string out;
+    data_plane.append_metrics(out);
+    return out;
+  });
 
   // Sources call this from their own thread; ready flips once every worker routes with the
   // first complete configuration.
@@ -142,15 +147,33 @@ int run(const app::Options& options) {
            " workers");
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    log_info(std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
-             ": draining (grace " + std::to_string(options.shutdown_grace_period.count()) + " ms)");
-    ready = false;
+  boost::asio::steady_timer delay(io);
+  bool stopping = false;
+  auto stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    delay.cancel();
     source->stop();
     data_plane.drain_and_stop(options.shutdown_grace_period);
     admin.stop();
     io.stop();
+  };
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    // Readiness fails at once; traffic keeps flowing for --shutdown-delay while endpoints and
+    // load balancers take this pod out; then listeners close and in-flight requests finish.
+    ready = false;
+    log_info(std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
+             ": readiness off, draining in " + std::to_string(options.shutdown_delay.count()) +
+             " ms (grace " + std::to_string(options.shutdown_grace_period.count()) + " ms)");
+    // A second signal skips the delay.
+    signals.async_wait([&](const boost::system::error_code& e, int) {
+      if (!e) stop();
+    });
+    delay.expires_after(options.shutdown_delay);
+    delay.async_wait([&](const boost::system::error_code& e) {
+      if (!e) stop();
+    });
   });
   io.run();
   log_info("stopped");

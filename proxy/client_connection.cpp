@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
+#include <ctime>
 
 #include "proxy/head_writer.hpp"
 #include "tls/certificate_set.hpp"
@@ -29,6 +30,33 @@ tcp::endpoint to_asio(const Endpoint& e) {
   return {asio::ip::address_v4(b), e.port};
 }
 
+void append_json_escaped(std::string& out, std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20 || u >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out.append(buf);
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+void append_iso8601_now(std::string& out) {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  std::tm tm{};
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  out.append(buf);
+}
+
 }  // namespace
 
 template <typename Stream>
@@ -45,10 +73,12 @@ ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream)
   lowest().set_option(tcp::no_delay(true), ec);
   write_buffers_.reserve(3 * 16 + 2);
   worker_.register_connection(this);
+  worker_.metrics().connections_total.add();
 }
 
 template <typename Stream>
 ClientConnection<Stream>::~ClientConnection() {
+  worker_.metrics().connections_closed.add();
   worker_.unregister_connection(this);
 }
 
@@ -141,18 +171,27 @@ void ClientConnection<Stream>::handle_request() {
   worker_.make_request_id(request_id_);
 
   head_consumed_ = false;
+  route_ingress_.clear();
+  bytes_in_ = request_.head_size;
+  request_body_.reset(BodyFraming::None, 0, false);
   if (o.access_log) {
     // Everything the log line needs from the request head, copied now: the head's bytes are
     // released while the body streams.
-    log_prefix_.clear();
+    log_prefix_.assign("{\"time\":\"");
+    append_iso8601_now(log_prefix_);
+    log_prefix_.append("\",\"remote_addr\":\"");
     log_prefix_.append(client_ip_);
-    log_prefix_.append(" - - [");
-    log_prefix_.append(worker_.http_date());
-    log_prefix_.append("] \"");
-    log_prefix_.append(request_.method);
-    log_prefix_.push_back(' ');
-    log_prefix_.append(request_.target);
-    log_prefix_.append(request_.version_minor == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+    log_prefix_.append("\",\"method\":\"");
+    append_json_escaped(log_prefix_, request_.method);
+    log_prefix_.append("\",\"host\":\"");
+    append_json_escaped(log_prefix_, request_.authority);
+    log_prefix_.append("\",\"path\":\"");
+    append_json_escaped(log_prefix_, request_.path);
+    log_prefix_.append(request_.version_minor == 0 ? "\",\"protocol\":\"HTTP/1.0\""
+                                                   : "\",\"protocol\":\"HTTP/1.1\"");
+    log_prefix_.append(kTls ? ",\"scheme\":\"https\"" : ",\"scheme\":\"http\"");
+  } else {
+    log_prefix_.assign("-");  // marks "a request is being accounted"
   }
 
   if (request_.framing == BodyFraming::Length && o.proxy_body_size != 0 &&
@@ -162,6 +201,11 @@ void ClientConnection<Stream>::handle_request() {
   snapshot_ = worker_.snapshot();
   if (!snapshot_) return respond_local(503, true);
   RouteMatch match = route_request(*snapshot_.get(), request_.authority, request_.path);
+  if (match.route != nullptr) {
+    route_ingress_.assign(match.route->ingress);
+  } else if (match.vhost != nullptr) {
+    route_ingress_.assign(match.vhost->fallback_ingress);
+  }
   hsts_ = kTls && match.vhost != nullptr && match.vhost->tls && match.vhost->hsts &&
           !worker_.options().hsts_header.empty();
   if (!kTls && match.vhost != nullptr && match.vhost->tls && match.vhost->ssl_redirect)
@@ -252,7 +296,10 @@ void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
 template <typename Stream>
 void ClientConnection<Stream>::on_connected(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
-  if (ec) return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
+  if (ec) {
+    worker_.metrics().upstream_connect_errors.add();
+    return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
+  }
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
   upstream_->owner = this->shared_from_this();
@@ -431,6 +478,7 @@ void ClientConnection<Stream>::on_response_head() {
   }
   phase_ = Phase::Respond;
   response_started_ = true;
+  upstream_response_at_ = std::chrono::steady_clock::now();
   response_status_ = response_.status_code;
   response_keep_alive_ = response_.keep_alive;
   bool client_http11 = request_.version_minor >= 1;
@@ -534,6 +582,7 @@ template <typename Stream>
 void ClientConnection<Stream>::start_tunnel() {
   phase_ = Phase::Tunnel;
   response_started_ = true;
+  upstream_response_at_ = std::chrono::steady_clock::now();
   response_status_ = 101;
   // The tunnel needs nothing from the configuration: a later change can not touch it.
   snapshot_.reset();
@@ -641,6 +690,8 @@ void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_pha
   bool another_endpoint = endpoints > 1 && attempts_ < 2 &&
                           (connect_phase || (request_.idempotent && !request_body_started_ &&
                                              !request_has_body_ && !timed_out));
+  if ((stale_pooled && attempts_ < 3) || (another_endpoint && !request_body_started_))
+    worker_.metrics().upstream_retries.add();
   if (stale_pooled && attempts_ < 3) {
     request_body_.reset(request_.framing, request_.content_length,
                         request_.framing == BodyFraming::Chunked);
@@ -663,6 +714,7 @@ template <typename Stream>
 void ClientConnection<Stream>::reject(int status, const char* why) {
   (void)why;
   // A malformed request: answer, never forward, and close (the framing is in doubt).
+  worker_.metrics().requests_rejected.add();
   keep_alive_ = false;
   respond_local(status, true);
 }
@@ -771,21 +823,51 @@ void ClientConnection<Stream>::on_deadline() {
 
 template <typename Stream>
 void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent) {
-  AccessLog& log = worker_.access_log();
-  if (!log.enabled() || log_prefix_.empty()) return;
+  if (log_prefix_.empty()) return;  // already accounted (or no request)
   using namespace std::chrono;
   auto now = steady_clock::now();
   double request_time = duration<double>(now - request_start_).count();
+  double upstream_time =
+      response_started_ ? duration<double>(upstream_response_at_ - upstream_start_).count() : 0;
+
+  RouteMetrics& m = worker_.metrics().route(route_ingress_, upstream_name_);
+  if (status >= 100 && status < 600) m.requests[static_cast<size_t>(status / 100 - 1)].add();
+  m.request_seconds.observe(request_time);
+  if (response_started_) m.upstream_seconds.observe(upstream_time);
+  bytes_in_ += request_body_.payload_bytes();
+  m.bytes_in.add(bytes_in_);
+  m.bytes_out.add(bytes_sent);
+
+  AccessLog& log = worker_.access_log();
+  if (!log.enabled()) {
+    log_prefix_.clear();
+    return;
+  }
   std::string& out = log.buffer();
   out.append(log_prefix_);
-  char tail[512];
-  int n = std::snprintf(tail, sizeof tail, "%d %llu %.3f [%s] %s %d %s\n", status,
-                        static_cast<unsigned long long>(bytes_sent), request_time,
-                        upstream_name_.empty() ? "-" : upstream_name_.c_str(),
-                        upstream_addr_.empty() ? "-" : upstream_addr_.c_str(),
-                        response_started_ ? response_status_ : 0,
-                        std::string(request_id_, sizeof request_id_).c_str());
+  char tail[160];
+  int n = std::snprintf(tail, sizeof tail,
+                        ",\"status\":%d,\"bytes_sent\":%llu,\"request_length\":%llu,"
+                        "\"request_time\":%.6f,\"upstream_status\":%d,"
+                        "\"upstream_response_time\":%.6f",
+                        status, static_cast<unsigned long long>(bytes_sent),
+                        static_cast<unsigned long long>(bytes_in_), request_time,
+                        response_started_ ? response_status_ : 0, upstream_time);
   if (n > 0) out.append(tail, std::min(static_cast<size_t>(n), sizeof tail - 1));
+  out.append(",\"upstream_addr\":\"");
+  append_json_escaped(out, upstream_addr_);
+  size_t slash = route_ingress_.find('/');
+  out.append("\",\"namespace\":\"");
+  if (slash != std::string::npos) append_json_escaped(out, route_ingress_.substr(0, slash));
+  out.append("\",\"ingress\":\"");
+  append_json_escaped(out, slash == std::string::npos
+                               ? std::string_view(route_ingress_)
+                               : std::string_view(route_ingress_).substr(slash + 1));
+  out.append("\",\"service\":\"");
+  append_json_escaped(out, upstream_name_);
+  out.append("\",\"request_id\":\"");
+  out.append(request_id_, sizeof request_id_);
+  out.append("\"}\n");
   log_prefix_.clear();
   log.commit();
 }

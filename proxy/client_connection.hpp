@@ -132,7 +132,10 @@ class ClientConnection final : public TimedConnection,
   std::shared_ptr<UpstreamConnection> upstream_;
   std::string request_head_out_;
   std::string response_head_out_;
-  std::string log_prefix_;
+  std::string log_prefix_;     // JSON access-log fields known at request start; "" = accounted
+  std::string route_ingress_;  // "namespace/name" of the Ingress that routed it, for metrics
+  uint64_t bytes_in_ = 0;
+  std::chrono::steady_clock::time_point upstream_response_at_;
   char request_id_[32];
   BodyForwarder request_body_;
   BodyForwarder response_body_;

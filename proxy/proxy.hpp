@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -41,6 +42,8 @@ class Proxy {
   // Stops accepting, closes idle connections, lets in-flight exchanges finish; after `grace`
   // everything still open is closed. Returns when every worker has stopped.
   void drain_and_stop(std::chrono::milliseconds grace);
+  // Prometheus text exposition of the data path (any thread).
+  void append_metrics(std::string& out) const;
 
  private:
   ProxyOptions options_;
@@ -54,6 +57,10 @@ class Proxy {
   std::shared_ptr<const tls::CertificateSet> certificates_;
   std::shared_ptr<const RouteTable> certificate_routes_;
   std::set<std::string> logged_tls_warnings_;
+  // What /metrics reports about the configuration, written by publish() (config thread).
+  mutable std::mutex published_mutex_;
+  std::shared_ptr<const Snapshot> published_;
+  std::shared_ptr<const tls::CertificateSet> published_certificates_;
 };
 
 }  // namespace strait::proxy

@@ -16,6 +16,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/proxy_options.hpp"
 #include "proxy/upstream_pool.hpp"
+#include "proxy/worker_metrics.hpp"
 #include "strait/snapshot.hpp"
 #include "tls/certificate_set.hpp"
 
@@ -96,6 +97,8 @@ class Worker {
   SnapshotRef snapshot() const { return current_; }
   UpstreamPool& pool() { return pool_; }
   AccessLog& access_log() { return access_log_; }
+  WorkerMetrics& metrics() { return metrics_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
   bool draining() const { return draining_; }
   unsigned index() const { return index_; }
   // Round-robin position for a cluster of the current snapshot.
@@ -126,6 +129,7 @@ class Worker {
   std::vector<uint32_t> round_robin_;
   UpstreamPool pool_;
   AccessLog access_log_;
+  WorkerMetrics metrics_;
   std::mt19937_64 rng_;
   TimedConnection* connections_ = nullptr;
   size_t connection_count_ = 0;

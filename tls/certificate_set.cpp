@@ -2,8 +2,11 @@
 
 #include <openssl/tls1.h>
 
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 
 namespace strait::tls {
 namespace {
@@ -107,6 +110,20 @@ std::shared_ptr<const CertificateSet> CertificateSet::build(const RouteTable& ro
     }
   }
   return set;
+}
+
+std::vector<std::pair<std::string, int64_t>> CertificateSet::expiries() const {
+  auto not_after = [](SSL_CTX* ctx) -> int64_t {
+    X509* cert = ctx ? SSL_CTX_get0_certificate(ctx) : nullptr;
+    std::tm tm{};
+    if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+    return static_cast<int64_t>(timegm(&tm));
+  };
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& [host, ctx] : exact_) out.emplace_back(host, not_after(ctx));
+  for (const auto& [suffix, ctx] : wildcard_) out.emplace_back("*." + suffix, not_after(ctx));
+  out.emplace_back("", not_after(default_.get()));
+  return out;
 }
 
 }  // namespace strait::tls

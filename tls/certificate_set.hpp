@@ -29,6 +29,8 @@ class CertificateSet {
   // The context for a server name (any case); never null.
   SSL_CTX* select(std::string_view server_name) const;
   size_t size() const { return contexts_.size(); }
+  // host ("" for the default) -> notAfter of its certificate, seconds since the epoch.
+  std::vector<std::pair<std::string, int64_t>> expiries() const;
 
   // Installs the ClientHello callback on the context connections are created from, and ties a
   // connection to the set it must use (call before the handshake).

@@ -9,6 +9,7 @@
 #include "controller/decode.hpp"
 #include "controller/endpoint_update.hpp"
 #include "strait/log.hpp"
+#include "strait/metrics.hpp"
 
 namespace strait::controller::kube {
 namespace asio = boost::asio;
@@ -198,11 +199,18 @@ void ApiSource::sync() {
   // Until every kind has been listed once, a translation would see Ingresses without their
   // Services (503s for routes that are fine): wait for the complete picture.
   if (!synced()) return;
+  auto sync_started = std::chrono::steady_clock::now();
+  auto record = [&] {
+    ConfigMetrics::instance().syncs.add();
+    ConfigMetrics::instance().sync_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started).count());
+  };
   std::set<std::string> services = std::move(changed_services_);
   changed_services_.clear();
   if (!full_sync_needed_ && last_) {
     // Only endpoints moved: rebuild those clusters and keep the route table.
     if (auto next = refresh_endpoints(*last_, store_, services)) {
+      record();
       if (equivalent(*last_, *next)) return;
       next->version = ++version_;
       last_ = next;
@@ -221,7 +229,9 @@ void ApiSource::sync() {
   }
   last_warnings_ = std::move(warnings);
   if (listener_) listener_(store_, translation.warnings);
-  if (last_ && equivalent(*last_, *translation.snapshot)) return;
+  bool same = last_ && equivalent(*last_, *translation.snapshot);
+  record();
+  if (same) return;
   translation.snapshot->version = ++version_;
   last_ = translation.snapshot;
   log_info("configuration " + std::to_string(version_) + ": " +

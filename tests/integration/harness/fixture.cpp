@@ -182,13 +182,14 @@ Strait& IntegrationTest::start_strait(const StraitOptions& options) {
   s->stderr_path = dir_ / (tag + ".err");
   std::vector<std::string> argv = options.launcher;
   std::vector<std::string> strait_argv = {
-      strait_binary(),
-      "--bind-address=" + s->address,
+      strait_binary(), "--bind-address=" + s->address,
       "--http-port=" + std::to_string(s->http_port),
       "--https-port=" + std::to_string(s->https_port),
       "--healthz-port=" + std::to_string(s->healthz_port),
       "--workers=" + std::to_string(options.workers),
-      "--shutdown-grace-period=" + std::to_string(options.shutdown_grace_seconds)};
+      "--shutdown-grace-period=" + std::to_string(options.shutdown_grace_seconds),
+      // Tests stop strait often; the load-balancer delay has its own test.
+      "--shutdown-delay=0"};
   argv.insert(argv.end(), strait_argv.begin(), strait_argv.end());
   if (options.manifests) argv.push_back("--manifests=" + manifests_dir().string());
   argv.insert(argv.end(), options.args.begin(), options.args.end());
