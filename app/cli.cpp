@@ -207,6 +207,14 @@ const std::vector<Flag>& flags() {
          o.proxy.keepalive_requests = static_cast<uint32_t>(*n);
          return true;
        }},
+      {"max-worker-connections", "N",
+       "Client connections per worker; beyond, new connections get 503 (default 16384).",
+       [](Options& o, std::string_view v) {
+         auto n = parse_unsigned(v);
+         if (!n || *n == 0) return false;
+         o.proxy.max_worker_connections = *n;
+         return true;
+       }},
       {"upstream-keepalive-connections", "N",
        "Idle upstream connections kept per endpoint per worker (default 320).",
        [](Options& o, std::string_view v) {

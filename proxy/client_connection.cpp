@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "proxy/head_writer.hpp"
+#include "proxy/path_normalizer.hpp"
 #include "tls/certificate_set.hpp"
 
 namespace strait::proxy {
@@ -200,7 +201,23 @@ void ClientConnection<Stream>::handle_request() {
 
   snapshot_ = worker_.snapshot();
   if (!snapshot_) return respond_local(503, true);
-  RouteMatch match = route_request(*snapshot_.get(), request_.authority, request_.path);
+  // Route and forward the same normalised path (see path_normalizer.hpp).
+  std::string_view path = request_.path;
+  target_.clear();
+  if (request_.origin_target != "*") {
+    switch (normalize_path(request_.path, normalized_path_)) {
+      case PathCheck::Unchanged:
+        break;
+      case PathCheck::Normalized:
+        path = normalized_path_;
+        target_.assign(normalized_path_);
+        target_.append(request_.origin_target.substr(request_.path.size()));
+        break;
+      case PathCheck::Rejected:
+        return reject(400, "encoded slash hides a dot segment");
+    }
+  }
+  RouteMatch match = route_request(*snapshot_.get(), request_.authority, path);
   if (match.route != nullptr) {
     route_ingress_.assign(match.route->ingress);
   } else if (match.vhost != nullptr) {
@@ -224,7 +241,7 @@ void ClientConnection<Stream>::handle_request() {
   request_body_.reset(request_.framing, request_.content_length,
                       request_.framing == BodyFraming::Chunked);
   ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
-                     std::string_view(request_id_, sizeof request_id_)};
+                     std::string_view(request_id_, sizeof request_id_), target_};
   write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
                               request_head_out_);
   // The head is serialised; from here on only its size matters.
@@ -759,7 +776,7 @@ void ClientConnection<Stream>::redirect_to_https() {
   std::string location = "https://" + std::string(host);
   if (o.ssl_redirect_port != 0 && o.ssl_redirect_port != 443)
     location += ":" + std::to_string(o.ssl_redirect_port);
-  location += request_.origin_target;
+  location += target_.empty() ? request_.origin_target : std::string_view(target_);
   if (request_has_body_) keep_alive_ = false;
   response_status_ = 308;
   phase_ = Phase::Respond;

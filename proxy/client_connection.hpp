@@ -131,6 +131,8 @@ class ClientConnection final : public TimedConnection,
   boost::system::error_code upstream_error_;
   std::shared_ptr<UpstreamConnection> upstream_;
   std::string request_head_out_;
+  std::string normalized_path_;  // reused buffers: no allocation per request once warm
+  std::string target_;           // normalised path + query, when normalisation changed it
   std::string response_head_out_;
   std::string log_prefix_;     // JSON access-log fields known at request start; "" = accounted
   std::string route_ingress_;  // "namespace/name" of the Ingress that routed it, for metrics

@@ -84,7 +84,7 @@ void write_upstream_request_head(const ParsedRequest& req, const ForwardContext&
   out.clear();
   out.append(req.method);
   out.push_back(' ');
-  out.append(req.origin_target);
+  out.append(ctx.target.empty() ? req.origin_target : ctx.target);
   out.append(" HTTP/1.1\r\n", 11);
   // Host first, as the client addressed it (absolute-form authority wins over the Host field).
   append_header(out, "Host", req.authority);

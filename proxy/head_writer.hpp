@@ -15,6 +15,7 @@ struct ForwardContext {
   std::string_view server_port;     // the port the client connected to
   std::string_view scheme;          // "http" (or "https" once TLS lands)
   std::string_view new_request_id;  // set when the client sent no X-Request-ID
+  std::string_view target{};        // the normalised path+query; empty: the client's target
 };
 
 // True for fields that describe one connection (RFC 9110 7.6.1), including those the message's

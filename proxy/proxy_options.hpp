@@ -35,6 +35,9 @@ struct ProxyOptions {
   // Client keep-alive requests per connection before we close it (nginx keepalive_requests).
   uint32_t keepalive_requests = 1000;
   bool access_log = true;
+  // Client connections one worker holds at most (ingress-nginx max-worker-connections); beyond,
+  // new connections get 503 and are closed.
+  size_t max_worker_connections = 16384;
   HeadLimits limits;
 };
 

@@ -79,7 +79,11 @@ void Worker::accept_next() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (!ec) {
       update_clock();
-      std::make_shared<ClientConnection<tcp::socket>>(*this, std::move(socket))->start();
+      if (connection_count_ >= options_.max_worker_connections) {
+        refuse(std::move(socket));
+      } else {
+        std::make_shared<ClientConnection<tcp::socket>>(*this, std::move(socket))->start();
+      }
     }
     if (!acceptor_.is_open()) return;
     // Out of descriptors or memory: wait for the next tick instead of spinning on accept.
@@ -91,11 +95,31 @@ void Worker::accept_next() {
   });
 }
 
+void Worker::refuse(tcp::socket socket) {
+  // A clear answer beats a silent reset: 503 with Connection: close, then the socket goes.
+  static constexpr std::string_view kBusy =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: strait\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n";
+  auto s = std::make_shared<tcp::socket>(std::move(socket));
+  s->async_write_some(asio::buffer(kBusy), [s](const boost::system::error_code&, size_t) {
+    boost::system::error_code ignored;
+    s->shutdown(tcp::socket::shutdown_both, ignored);
+    s->close(ignored);
+  });
+}
+
 void Worker::accept_next_tls() {
   tls_acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
     if (!ec) {
       update_clock();
       using TlsStream = asio::ssl::stream<tcp::socket>;
+      // Over the limit a TLS client can not be told why before a handshake: close at once.
+      if (connection_count_ >= options_.max_worker_connections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        if (tls_acceptor_.is_open()) accept_next_tls();
+        return;
+      }
       std::make_shared<ClientConnection<TlsStream>>(*this,
                                                     TlsStream(std::move(socket), *tls_context_))
           ->start();

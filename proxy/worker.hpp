@@ -113,6 +113,7 @@ class Worker {
  private:
   void accept_next();
   void accept_next_tls();
+  void refuse(tcp::socket socket);
   void tick();
   void update_clock();
 
