@@ -64,20 +64,22 @@ PathCheck normalize_path(std::string_view path, std::string& out) {
   std::string decoded;
   decoded.reserve(path.size());
   for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 2 < path.size()) {
+    if (path[i] == '%') {
+      // The parser already refuses malformed escapes; refuse them here too, so the function
+      // stands alone (and stays idempotent) whatever it is given.
+      if (i + 2 >= path.size()) return PathCheck::Rejected;
       int hi = hex(path[i + 1]), lo = hex(path[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        char c = static_cast<char>(hi * 16 + lo);
-        if (is_unreserved(c)) {
-          decoded.push_back(c);
-        } else {
-          decoded.push_back('%');
-          decoded.push_back(upper(path[i + 1]));
-          decoded.push_back(upper(path[i + 2]));
-        }
-        i += 2;
-        continue;
+      if (hi < 0 || lo < 0) return PathCheck::Rejected;
+      char c = static_cast<char>(hi * 16 + lo);
+      if (is_unreserved(c)) {
+        decoded.push_back(c);
+      } else {
+        decoded.push_back('%');
+        decoded.push_back(upper(path[i + 1]));
+        decoded.push_back(upper(path[i + 2]));
       }
+      i += 2;
+      continue;
     }
     decoded.push_back(path[i]);
   }

@@ -15,7 +15,8 @@ namespace strait::proxy {
 enum class PathCheck { Unchanged, Normalized, Rejected };
 
 // `path` is the request path without its query, starting with '/'. On Normalized, `out` holds
-// the new path; on Unchanged, `out` is untouched (no copy on the common path).
+// the new path; on Unchanged, `out` is untouched (no copy on the common path). Malformed
+// escapes ("%4", "%zz") are Rejected.
 PathCheck normalize_path(std::string_view path, std::string& out);
 
 }  // namespace strait::proxy

@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev libnghttp2-dev libyaml-cpp-dev nlohmann-json3-dev
   libgtest-dev googletest libbenchmark-dev
   curl wrk procps iproute2 python3 openssl unzip buildah
+  clang libclang-rt-14-dev
 )
 
 missing=()

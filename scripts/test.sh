@@ -21,6 +21,9 @@ ninja -C build -j "$jobs"
 (cd build && ctest --output-on-failure --timeout 900)
 
 if [ "${1:-}" != "--fast" ]; then
+  echo "== fuzzing (libFuzzer, 10 s per target)"
+  scripts/fuzz.sh 10
+
   echo "== sanitizer build (address, undefined) and tests"
   # Only the code under test is instrumented: strait and the unit-test binaries. The
   # integration harness (the release build's) drives the instrumented strait.

@@ -47,6 +47,13 @@ TEST(PathNormalizer, DecodesUnreservedAndUppercasesOtherEscapes) {
   EXPECT_EQ(norm("/%7Euser"), "/~user");
 }
 
+TEST(PathNormalizer, MalformedEscapesAreRejected) {
+  // Found by fuzz_path: "%4%44" decoded to "%4D", which a second pass decoded again.
+  EXPECT_EQ(norm("/%4%444"), "REJECTED");
+  EXPECT_EQ(norm("/a%"), "REJECTED");
+  EXPECT_EQ(norm("/a%zz"), "REJECTED");
+}
+
 TEST(PathNormalizer, EncodedSlashStaysButCannotHideADotSegment) {
   EXPECT_EQ(norm("/projects/group%2Fname"), "/projects/group%2Fname");
   EXPECT_EQ(norm("/projects/group%2fname"), "/projects/group%2Fname");
