@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "controller/warning_log.hpp"
 #include "strait/log.hpp"
 #include "strait/metrics.hpp"
 
@@ -77,14 +78,7 @@ bool FileSource::rescan() {
   controller::ManifestSet::Merged merged = manifests_.merged();
   for (const auto& w : merged.warnings) log_warning(w);
   controller::Translation translation = controller::translate(merged.store, options_);
-  // Log each distinct warning once, not again on every unrelated change.
-  std::set<std::string> warnings;
-  for (const auto& w : translation.warnings) {
-    std::string line = w.object + ": " + w.message;
-    if (last_warnings_.count(line) == 0) log_warning(line);
-    warnings.insert(std::move(line));
-  }
-  last_warnings_ = std::move(warnings);
+  controller::log_new_warnings(translation.warnings, last_warnings_);
   bool same = last_ && equivalent(*last_, *translation.snapshot);
   ConfigMetrics::instance().syncs.add();
   ConfigMetrics::instance().sync_seconds.observe(

@@ -9,6 +9,7 @@
 
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
+#include "strait/clock.hpp"
 #include "tls/certificate_set.hpp"
 
 namespace strait::proxy {
@@ -45,17 +46,6 @@ void append_json_escaped(std::string& out, std::string_view s) {
       out.push_back(c);
     }
   }
-}
-
-void append_iso8601_now(std::string& out) {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  std::tm tm{};
-  gmtime_r(&ts.tv_sec, &tm);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
-  out.append(buf);
 }
 
 }  // namespace
@@ -179,7 +169,7 @@ void ClientConnection<Stream>::handle_request() {
     // Everything the log line needs from the request head, copied now: the head's bytes are
     // released while the body streams.
     log_prefix_.assign("{\"time\":\"");
-    append_iso8601_now(log_prefix_);
+    append_utc_timestamp(log_prefix_, 3);
     log_prefix_.append("\",\"remote_addr\":\"");
     log_prefix_.append(client_ip_);
     log_prefix_.append("\",\"method\":\"");

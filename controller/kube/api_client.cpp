@@ -107,6 +107,14 @@ ApiClient::ApiClient(asio::io_context& io, ClusterAccess access)
   }
 }
 
+void ApiClient::set_common_fields(http::fields& fields) const {
+  fields.set(http::field::host, access_.host);
+  fields.set(http::field::user_agent, "strait/" STRAIT_VERSION);
+  fields.set(http::field::accept, "application/json");
+  if (std::string token = bearer_token(); !token.empty())
+    fields.set(http::field::authorization, "Bearer " + token);
+}
+
 std::string ApiClient::bearer_token() const {
   if (!access_.token_file.empty()) {
     // Projected service-account tokens rotate: read the file every time (it is small).
@@ -127,11 +135,7 @@ asio::awaitable<ApiResponse> ApiClient::request(std::string_view method, std::st
     co_return out;
   }
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-  req.set(http::field::host, access_.host);
-  req.set(http::field::user_agent, "strait/" STRAIT_VERSION);
-  req.set(http::field::accept, "application/json");
-  if (std::string token = bearer_token(); !token.empty())
-    req.set(http::field::authorization, "Bearer " + token);
+  set_common_fields(req.base());
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
     req.set(http::field::content_type, content_type);
     req.body() = std::move(body);
@@ -175,11 +179,7 @@ asio::awaitable<ApiResponse> ApiClient::stream(std::string target,
     co_return out;
   }
   http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, access_.host);
-  req.set(http::field::user_agent, "strait/" STRAIT_VERSION);
-  req.set(http::field::accept, "application/json");
-  if (std::string token = bearer_token(); !token.empty())
-    req.set(http::field::authorization, "Bearer " + token);
+  set_common_fields(req.base());
   beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
   auto [wec, wn] = co_await http::async_write(stream, req, kUseTuple);
   (void)wn;

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -46,6 +47,8 @@ class ApiClient {
 
  private:
   std::string bearer_token() const;
+  // Host, User-Agent, Accept and the bearer token, on every request.
+  void set_common_fields(boost::beast::http::fields& fields) const;
   boost::asio::io_context& io_;
   ClusterAccess access_;
   boost::asio::ssl::context tls_;

@@ -8,6 +8,7 @@
 
 #include "controller/decode.hpp"
 #include "controller/endpoint_update.hpp"
+#include "controller/warning_log.hpp"
 #include "strait/log.hpp"
 #include "strait/metrics.hpp"
 
@@ -221,13 +222,7 @@ void ApiSource::sync() {
   full_sync_needed_ = false;
   fetch_newly_referenced_secrets();
   Translation translation = translate(store_, options_.translate);
-  std::set<std::string> warnings;
-  for (const auto& w : translation.warnings) {
-    std::string line = w.object + ": " + w.message;
-    if (last_warnings_.count(line) == 0) log_warning(line);
-    warnings.insert(std::move(line));
-  }
-  last_warnings_ = std::move(warnings);
+  log_new_warnings(translation.warnings, last_warnings_);
   if (listener_) listener_(store_, translation.warnings);
   bool same = last_ && equivalent(*last_, *translation.snapshot);
   record();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "strait/clock.hpp"
 #include "strait/log.hpp"
 
 namespace strait::controller::kube {
@@ -18,14 +19,9 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 
 std::string micro_time_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  std::tm tm{};
-  gmtime_r(&ts.tv_sec, &tm);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%06ldZ", ts.tv_nsec / 1000);
-  return buf;
+  std::string out;
+  append_utc_timestamp(out, 6);
+  return out;
 }
 
 std::string default_identity() {

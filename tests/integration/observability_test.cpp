@@ -48,14 +48,16 @@ TEST_F(ObservabilityTest, PrometheusMetricsCountRequestsByRouteAndStatusClass) {
   std::string m;
   const std::string ok =
       R"(strait_requests_total{namespace="default",ingress="web",service="web:80",status_class="2xx"})";
+  const std::string unavailable =
+      R"(strait_requests_total{namespace="default",ingress="empty",service="empty:80",status_class="5xx"})";
   const std::string not_found =
       R"(strait_requests_total{namespace="",ingress="",service="",status_class="4xx"})";
   // A worker counts a request once the response is written, which can be just after the client
-  // has it: poll until the last one is in.
+  // has it, and each worker counts its own: poll until every one is in.
   ASSERT_TRUE(eventually(
       [&] {
         m = metrics();
-        return sample(m, ok) == 3 && sample(m, not_found) == 1;
+        return sample(m, ok) == 3 && sample(m, not_found) == 1 && sample(m, unavailable) == 1;
       },
       5s))
       << m;
