@@ -56,8 +56,7 @@ class ApiMode final : public ConfigSource {
       : io_(io),
         update_status_(o.update_status),
         client_(io, access_for(o)),
-        source_(io, client_, {o.translate, o.watch_namespace, std::chrono::milliseconds(0)},
-                std::move(publish)),
+        source_(io, client_, {o.translate, o.watch_namespace}, std::move(publish)),
         elector_(client_, election_options(o, client_.access())),
         status_(io, client_, elector_, {o.publish_service, o.publish_status_address, o.translate}) {
   }

@@ -9,8 +9,10 @@ std::shared_ptr<Snapshot> refresh_endpoints(const Snapshot& previous, const Stor
   auto next = std::make_shared<Snapshot>();
   next->routes = previous.routes;
   next->clusters = previous.clusters;
+  std::string key;  // reused: this loop visits every cluster on every EndpointSlice change
   for (auto& cluster : next->clusters) {
-    if (services.count(cluster->service_namespace + "/" + cluster->service_name) == 0) continue;
+    key.assign(cluster->service_namespace).append("/").append(cluster->service_name);
+    if (services.count(key) == 0) continue;
     const Service* service = store.find_service(cluster->service_namespace, cluster->service_name);
     if (service == nullptr) return nullptr;
     const ServicePort* port = nullptr;

@@ -67,6 +67,19 @@ asio::awaitable<std::string> open(Stream& stream, const ClusterAccess& access) {
   co_return std::string();
 }
 
+// Connects, handshakes and writes the request: the common start of request() and stream().
+// Returns an error text, empty on success.
+template <typename Request>
+asio::awaitable<std::string> open_and_send(Stream& stream, const ClusterAccess& access,
+                                           Request& req) {
+  if (std::string err = co_await open(stream, access); !err.empty())
+    co_return access.server_url() + ": " + err;
+  beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
+  auto [ec, n] = co_await http::async_write(stream, req, kUseTuple);
+  (void)n;
+  co_return ec ? describe_error("write", ec) : std::string();
+}
+
 std::string status_message(const std::string& body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("message") && j["message"].is_string())
@@ -129,11 +142,6 @@ std::string ApiClient::bearer_token() const {
 asio::awaitable<ApiResponse> ApiClient::request(std::string_view method, std::string target,
                                                 std::string body, std::string content_type) {
   ApiResponse out;
-  Stream stream(io_, tls_);
-  if (std::string err = co_await open(stream, access_); !err.empty()) {
-    out.error = access_.server_url() + ": " + err;
-    co_return out;
-  }
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   set_common_fields(req.base());
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
@@ -141,13 +149,9 @@ asio::awaitable<ApiResponse> ApiClient::request(std::string_view method, std::st
     req.body() = std::move(body);
     req.prepare_payload();
   }
-  beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
-  auto [wec, wn] = co_await http::async_write(stream, req, kUseTuple);
-  (void)wn;
-  if (wec) {
-    out.error = describe_error("write", wec);
-    co_return out;
-  }
+  Stream stream(io_, tls_);
+  out.error = co_await open_and_send(stream, access_, req);
+  if (!out.error.empty()) co_return out;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxBody);
@@ -173,20 +177,11 @@ asio::awaitable<ApiResponse> ApiClient::stream(std::string target,
                                                std::chrono::seconds idle_timeout,
                                                std::function<void()> on_open) {
   ApiResponse out;
-  Stream stream(io_, tls_);
-  if (std::string err = co_await open(stream, access_); !err.empty()) {
-    out.error = access_.server_url() + ": " + err;
-    co_return out;
-  }
   http::request<http::empty_body> req(http::verb::get, target, 11);
   set_common_fields(req.base());
-  beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
-  auto [wec, wn] = co_await http::async_write(stream, req, kUseTuple);
-  (void)wn;
-  if (wec) {
-    out.error = describe_error("write", wec);
-    co_return out;
-  }
+  Stream stream(io_, tls_);
+  out.error = co_await open_and_send(stream, access_, req);
+  if (!out.error.empty()) co_return out;
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);

@@ -21,8 +21,7 @@ ApiSource::ApiSource(asio::io_context& io, ApiClient& client, ApiSourceOptions o
       client_(client),
       options_(std::move(options)),
       publish_(std::move(publish)),
-      kinds_{Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::Secret, Kind::Ingress},
-      sync_timer_(io) {}
+      kinds_{Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::Secret, Kind::Ingress} {}
 
 void ApiSource::start() {
   for (Kind kind : kinds_) {
@@ -40,7 +39,6 @@ void ApiSource::start() {
 void ApiSource::stop() {
   stopped_ = true;
   for (auto& r : reflectors_) r->stop();
-  sync_timer_.cancel();
 }
 
 void ApiSource::replace(Kind kind, std::vector<Object> objects) {
@@ -182,17 +180,9 @@ void ApiSource::mark_dirty() {
   // a fixed delay on every change.
   if (sync_scheduled_) return;
   sync_scheduled_ = true;
-  auto run = [this] {
+  asio::post(io_, [this] {
     sync_scheduled_ = false;
     if (!stopped_) sync();
-  };
-  if (options_.coalesce.count() == 0) {
-    asio::post(io_, run);
-    return;
-  }
-  sync_timer_.expires_after(options_.coalesce);
-  sync_timer_.async_wait([run](const boost::system::error_code& ec) {
-    if (!ec) run();
   });
 }
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <set>
@@ -21,8 +20,6 @@ namespace strait::controller::kube {
 struct ApiSourceOptions {
   TranslateOptions translate;
   std::string watch_namespace;  // empty: all
-  // Extra delay before a sync; 0 posts it behind the events already queued.
-  std::chrono::milliseconds coalesce{0};
 };
 
 class ApiSource final : public ReflectorSink {
@@ -72,7 +69,6 @@ class ApiSource final : public ReflectorSink {
   bool full_sync_needed_ = true;
   std::set<std::string> changed_services_;
   std::set<std::string> unreferenced_secrets_;
-  boost::asio::steady_timer sync_timer_;
   std::shared_ptr<const Snapshot> last_;
   std::set<std::string> last_warnings_;
   uint64_t version_ = 0;
