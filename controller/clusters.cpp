@@ -35,6 +35,14 @@ const EndpointPort* slice_port_for(const EndpointSlice& slice, const ServicePort
 
 }  // namespace
 
+UpstreamProtocol upstream_protocol(const std::optional<std::string>& app_protocol) {
+  if (!app_protocol) return UpstreamProtocol::Http1;
+  const std::string& p = *app_protocol;
+  if (p == "kubernetes.io/h2c" || p == "grpc") return UpstreamProtocol::H2c;
+  if (p == "https" || p == "kubernetes.io/wss") return UpstreamProtocol::Tls;
+  return UpstreamProtocol::Http1;
+}
+
 Cluster build_cluster(const Store& store, const Service& service, const ServicePort& port,
                       std::string name) {
   Cluster cluster;
@@ -42,6 +50,7 @@ Cluster build_cluster(const Store& store, const Service& service, const ServiceP
   cluster.service_namespace = service.metadata.namespace_;
   cluster.service_name = service.metadata.name;
   cluster.service_port = port.port;
+  cluster.protocol = upstream_protocol(port.app_protocol);
   if (service.type == "ExternalName") {
     cluster.external_name = service.external_name;
     cluster.external_port = static_cast<uint16_t>(port.port);

@@ -1,6 +1,7 @@
 // Resolving Ingress backends (Service + port) to Clusters of endpoint addresses.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -8,6 +9,9 @@
 #include "controller/translator.hpp"
 
 namespace strait::controller {
+
+// The upstream protocol a Service port's appProtocol asks for.
+UpstreamProtocol upstream_protocol(const std::optional<std::string>& app_protocol);
 
 // The endpoints of one Service port: addresses from the Service's EndpointSlices (ready ones;
 // serving+terminating ones only when none is ready), or the external name of an ExternalName

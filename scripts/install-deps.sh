@@ -9,6 +9,7 @@ packages=(
   libgtest-dev googletest libbenchmark-dev
   curl wrk procps iproute2 python3 openssl unzip buildah
   clang libclang-rt-14-dev
+  nghttp2-client python3-h2 python3-grpcio sslscan testssl.sh
 )
 
 missing=()

@@ -41,6 +41,11 @@ struct Endpoint {
   bool operator==(const Endpoint&) const = default;
 };
 
+// How strait speaks to a cluster's endpoints, from the Service port's appProtocol (Kubernetes
+// conventions): "kubernetes.io/h2c" or "grpc" -> HTTP/2 cleartext with prior knowledge; "https"
+// or "kubernetes.io/wss" -> HTTP/1.1 over TLS; anything else (or none) -> HTTP/1.1.
+enum class UpstreamProtocol : uint8_t { Http1, H2c, Tls };
+
 // A Service port resolved to the endpoints traffic goes to.
 struct Cluster {
   std::string name;  // "namespace/service:port" as the Ingress referenced it
@@ -55,6 +60,7 @@ struct Cluster {
   // the port to connect to. endpoints is empty for these.
   std::string external_name;
   uint16_t external_port = 0;
+  UpstreamProtocol protocol = UpstreamProtocol::Http1;
   bool operator==(const Cluster&) const = default;
 };
 

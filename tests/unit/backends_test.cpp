@@ -1,6 +1,7 @@
 // Backend resolution: Service port by number or name, EndpointSlices, readiness, ExternalName.
 #include <gtest/gtest.h>
 
+#include "controller/clusters.hpp"
 #include "tests/unit/test_support.hpp"
 
 namespace strait::controller::testing {
@@ -155,6 +156,34 @@ TEST(Backends, ExternalName) {
   EXPECT_EQ(c.external_name, "api.example.net");
   EXPECT_EQ(c.external_port, 443);
   EXPECT_TRUE(c.endpoints.empty());
+}
+
+TEST(Backends, AppProtocolSelectsUpstreamProtocol) {
+  EXPECT_EQ(upstream_protocol(std::nullopt), UpstreamProtocol::Http1);
+  EXPECT_EQ(upstream_protocol("http"), UpstreamProtocol::Http1);
+  EXPECT_EQ(upstream_protocol("kubernetes.io/ws"), UpstreamProtocol::Http1);
+  EXPECT_EQ(upstream_protocol("kubernetes.io/h2c"), UpstreamProtocol::H2c);
+  EXPECT_EQ(upstream_protocol("grpc"), UpstreamProtocol::H2c);
+  EXPECT_EQ(upstream_protocol("https"), UpstreamProtocol::Tls);
+  EXPECT_EQ(upstream_protocol("kubernetes.io/wss"), UpstreamProtocol::Tls);
+
+  // Each Service port carries its own: one Service can serve gRPC and HTTPS side by side.
+  Store store;
+  Service svc = make_service("default", "svc", {{"grpc", 50051}, {"web", 443}, {"plain", 80}});
+  svc.ports[0].app_protocol = "grpc";
+  svc.ports[1].app_protocol = "https";
+  store.upsert(svc);
+  store.upsert(make_ingress(
+      "default", "web", "a.com",
+      {{"/g", "Prefix", "svc", 50051}, {"/w", "Prefix", "svc", 443}, {"/p", "Prefix", "svc", 80}}));
+  Translation t = translate(store, {});
+  auto protocol_of = [&](const char* path) {
+    RouteMatch m = route_request(*t.snapshot, "a.com", path);
+    return t.snapshot->clusters.at(static_cast<size_t>(m.backend))->protocol;
+  };
+  EXPECT_EQ(protocol_of("/g"), UpstreamProtocol::H2c);
+  EXPECT_EQ(protocol_of("/w"), UpstreamProtocol::Tls);
+  EXPECT_EQ(protocol_of("/p"), UpstreamProtocol::Http1);
 }
 
 TEST(Backends, ResourceBackendIs503) {
