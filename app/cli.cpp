@@ -239,6 +239,18 @@ const std::vector<Flag>& flags() {
       {"shutdown-grace-period", "DURATION",
        "On SIGTERM, time in-flight requests get to finish (default 30s).",
        [](Options& o, std::string_view v) { return set_duration(o.shutdown_grace_period, v); }},
+      {"use-http2", nullptr,
+       "Serve HTTP/2: ALPN h2 on the HTTPS port, prior-knowledge h2c on the HTTP port "
+       "(default true).",
+       [](Options& o, std::string_view v) { return set_bool(o.proxy.http2, v); }},
+      {"http2-max-concurrent-streams", "N",
+       "Concurrent streams per HTTP/2 connection; more are refused (default 128).",
+       [](Options& o, std::string_view v) {
+         auto n = parse_unsigned(v);
+         if (!n || *n == 0 || *n > INT32_MAX) return false;
+         o.proxy.http2_max_concurrent_streams = static_cast<uint32_t>(*n);
+         return true;
+       }},
       {"access-log", nullptr, "Write an access log line per request to stdout (default true).",
        [](Options& o, std::string_view v) { return set_bool(o.proxy.access_log, v); }},
       {"help", nullptr, "Print this help and exit.",

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "proxy/endpoint_address.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
 #include "strait/clock.hpp"
@@ -20,33 +22,6 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::chrono::milliseconds kLinger{2000};
 
 using error_code = boost::system::error_code;
-
-tcp::endpoint to_asio(const Endpoint& e) {
-  if (e.ip.v6) {
-    asio::ip::address_v6::bytes_type b;
-    std::memcpy(b.data(), e.ip.bytes.data(), 16);
-    return {asio::ip::address_v6(b), e.port};
-  }
-  asio::ip::address_v4::bytes_type b;
-  std::memcpy(b.data(), e.ip.bytes.data(), 4);
-  return {asio::ip::address_v4(b), e.port};
-}
-
-void append_json_escaped(std::string& out, std::string_view s) {
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20 || u >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out.append(buf);
-    } else {
-      out.push_back(c);
-    }
-  }
-}
 
 }  // namespace
 
@@ -69,7 +44,7 @@ ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream)
 
 template <typename Stream>
 ClientConnection<Stream>::~ClientConnection() {
-  worker_.metrics().connections_closed.add();
+  if (!handed_off_) worker_.metrics().connections_closed.add();
   worker_.unregister_connection(this);
 }
 
@@ -86,6 +61,7 @@ void ClientConnection<Stream>::start() {
                             [self = this->shared_from_this()](const error_code& ec) {
                               self->snapshot_.reset();
                               if (ec) return self->close();
+                              if (self->negotiated_h2()) return self->hand_off_to_http2();
                               self->read_head();
                             });
   } else {
@@ -122,7 +98,54 @@ bool ClientConnection<Stream>::make_room() {
 // ---- request head ------------------------------------------------------------------------
 
 template <typename Stream>
+bool ClientConnection<Stream>::negotiated_h2() {
+  if constexpr (kTls) {
+    const unsigned char* protocol = nullptr;
+    unsigned int length = 0;
+    SSL_get0_alpn_selected(stream_.native_handle(), &protocol, &length);
+    return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
+  } else {
+    return false;
+  }
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::hand_off_to_http2() {
+  // The socket (and whatever followed the h2c preface) now belongs to an HTTP/2 session; this
+  // object ends without closing it.
+  handed_off_ = true;
+  phase_ = Phase::Closed;
+  clear_deadline();
+  if constexpr (kTls) {
+    start_http2(worker_, std::move(stream_), std::move(client_ip_), std::move(server_port_));
+  } else {
+    start_http2(worker_, std::move(stream_), std::move(client_ip_), std::move(server_port_),
+                std::string_view(buffered_data(), buffered()));
+  }
+}
+
+// The client connection preface (RFC 9113 3.4): "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+template <typename Stream>
 void ClientConnection<Stream>::read_head() {
+  if (!kTls && requests_ == 0 && buffered() > 0 && worker_.options().http2) {
+    // h2c with prior knowledge: the connection opens with the HTTP/2 preface.
+    std::string_view seen(buffered_data(), std::min(buffered(), kHttp2Preface.size()));
+    if (kHttp2Preface.substr(0, seen.size()) == seen) {
+      if (seen.size() == kHttp2Preface.size()) return hand_off_to_http2();
+      phase_ = Phase::ReadHead;
+      set_deadline(worker_.options().client_header_timeout);
+      make_room();
+      return stream_.async_read_some(
+          asio::buffer(buffer_.get() + end_, capacity_ - end_),
+          [self = this->shared_from_this()](const error_code& ec, size_t n) {
+            if (ec) return self->close();
+            self->end_ += n;
+            self->read_head();
+          });
+    }
+  }
   if (buffered() > 0) {
     parse_request(buffered_data(), buffered(), worker_.options().limits, request_);
     if (request_.status == ParseStatus::Complete) return handle_request();
@@ -168,19 +191,9 @@ void ClientConnection<Stream>::handle_request() {
   if (o.access_log) {
     // Everything the log line needs from the request head, copied now: the head's bytes are
     // released while the body streams.
-    log_prefix_.assign("{\"time\":\"");
-    append_utc_timestamp(log_prefix_, 3);
-    log_prefix_.append("\",\"remote_addr\":\"");
-    log_prefix_.append(client_ip_);
-    log_prefix_.append("\",\"method\":\"");
-    append_json_escaped(log_prefix_, request_.method);
-    log_prefix_.append("\",\"host\":\"");
-    append_json_escaped(log_prefix_, request_.authority);
-    log_prefix_.append("\",\"path\":\"");
-    append_json_escaped(log_prefix_, request_.path);
-    log_prefix_.append(request_.version_minor == 0 ? "\",\"protocol\":\"HTTP/1.0\""
-                                                   : "\",\"protocol\":\"HTTP/1.1\"");
-    log_prefix_.append(kTls ? ",\"scheme\":\"https\"" : ",\"scheme\":\"http\"");
+    append_access_log_prefix(log_prefix_, client_ip_, request_.method, request_.authority,
+                             request_.path,
+                             request_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1", kTls);
   } else {
     log_prefix_.assign("-");  // marks "a request is being accounted"
   }
@@ -269,7 +282,7 @@ void ClientConnection<Stream>::connect_to(const Endpoint& endpoint) {
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
   set_deadline(worker_.options().proxy_connect_timeout);
   upstream_->socket.async_connect(
-      to_asio(endpoint),
+      to_tcp_endpoint(endpoint),
       [self = this->shared_from_this()](const error_code& ec) { self->on_connected(ec); });
 }
 
@@ -759,14 +772,9 @@ template <typename Stream>
 void ClientConnection<Stream>::redirect_to_https() {
   // ingress-nginx's ssl-redirect: 308 keeps the method and body semantics.
   const ProxyOptions& o = worker_.options();
-  std::string_view host = request_.authority;
-  if (size_t colon = host.rfind(':');
-      colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
-    host = host.substr(0, colon);
-  std::string location = "https://" + std::string(host);
-  if (o.ssl_redirect_port != 0 && o.ssl_redirect_port != 443)
-    location += ":" + std::to_string(o.ssl_redirect_port);
-  location += target_.empty() ? request_.origin_target : std::string_view(target_);
+  std::string location = https_redirect_location(
+      request_.authority, o.ssl_redirect_port,
+      target_.empty() ? request_.origin_target : std::string_view(target_));
   if (request_has_body_) keep_alive_ = false;
   response_status_ = 308;
   phase_ = Phase::Respond;
@@ -837,46 +845,21 @@ void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent
   double upstream_time =
       response_started_ ? duration<double>(upstream_response_at_ - upstream_start_).count() : 0;
 
-  RouteMetrics& m = worker_.metrics().route(route_ingress_, upstream_name_);
-  if (status >= 100 && status < 600) m.requests[static_cast<size_t>(status / 100 - 1)].add();
-  m.request_seconds.observe(request_time);
-  if (response_started_) m.upstream_seconds.observe(upstream_time);
   bytes_in_ += request_body_.payload_bytes();
-  m.bytes_in.add(bytes_in_);
-  m.bytes_out.add(bytes_sent);
-
-  AccessLog& log = worker_.access_log();
-  if (!log.enabled()) {
-    log_prefix_.clear();
-    return;
-  }
-  std::string& out = log.buffer();
-  out.append(log_prefix_);
-  char tail[160];
-  int n = std::snprintf(tail, sizeof tail,
-                        ",\"status\":%d,\"bytes_sent\":%llu,\"request_length\":%llu,"
-                        "\"request_time\":%.6f,\"upstream_status\":%d,"
-                        "\"upstream_response_time\":%.6f",
-                        status, static_cast<unsigned long long>(bytes_sent),
-                        static_cast<unsigned long long>(bytes_in_), request_time,
-                        response_started_ ? response_status_ : 0, upstream_time);
-  if (n > 0) out.append(tail, std::min(static_cast<size_t>(n), sizeof tail - 1));
-  out.append(",\"upstream_addr\":\"");
-  append_json_escaped(out, upstream_addr_);
-  size_t slash = route_ingress_.find('/');
-  out.append("\",\"namespace\":\"");
-  if (slash != std::string::npos) append_json_escaped(out, route_ingress_.substr(0, slash));
-  out.append("\",\"ingress\":\"");
-  append_json_escaped(out, slash == std::string::npos
-                               ? std::string_view(route_ingress_)
-                               : std::string_view(route_ingress_).substr(slash + 1));
-  out.append("\",\"service\":\"");
-  append_json_escaped(out, upstream_name_);
-  out.append("\",\"request_id\":\"");
-  out.append(request_id_, sizeof request_id_);
-  out.append("\"}\n");
+  ExchangeRecord r;
+  r.status = status;
+  r.bytes_sent = bytes_sent;
+  r.bytes_in = bytes_in_;
+  r.request_seconds = request_time;
+  r.upstream_responded = response_started_;
+  r.upstream_status = response_status_;
+  r.upstream_seconds = upstream_time;
+  r.upstream_addr = upstream_addr_;
+  r.route_ingress = route_ingress_;
+  r.service = upstream_name_;
+  r.request_id = std::string_view(request_id_, sizeof request_id_);
+  record_exchange(worker_.metrics(), worker_.access_log(), log_prefix_, r);
   log_prefix_.clear();
-  log.commit();
 }
 
 template class ClientConnection<tcp::socket>;

@@ -44,6 +44,9 @@ class ClientConnection final : public TimedConnection,
     Closed,
   };
 
+  // HTTP/2: ALPN chose h2, or the connection opened with the h2c preface.
+  bool negotiated_h2();
+  void hand_off_to_http2();
   // Request side.
   void read_head();
   void handle_request();
@@ -107,6 +110,7 @@ class ClientConnection final : public TimedConnection,
   size_t end_ = 0;
   Phase phase_ = Phase::Idle;
   bool timed_out_ = false;
+  bool handed_off_ = false;  // the socket went to an HTTP/2 session
   uint32_t requests_ = 0;
 
   // The exchange in progress.

@@ -224,39 +224,64 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-void write_local_response(int status, bool close, bool head_only, std::string_view date,
-                          std::string& out) {
+std::string https_redirect_location(std::string_view authority, uint16_t port,
+                                    std::string_view target) {
+  std::string_view host = authority;
+  if (size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
+    host = host.substr(0, colon);
+  std::string location = "https://";
+  location.append(host);
+  if (port != 0 && port != 443) {
+    location.push_back(':');
+    append_number(location, port);
+  }
+  location.append(target);
+  return location;
+}
+
+void write_local_response_body(int status, std::string& out) {
   std::string_view reason = reason_phrase(status);
   char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                   static_cast<char>('0' + status % 10)};
-  std::string_view status_text(code, 3);
   // The small page nginx serves for its own errors, so clients and probes see a familiar body.
-  constexpr std::string_view kPart1 = "<html>\r\n<head><title>";
-  constexpr std::string_view kPart2 = "</title></head>\r\n<body>\r\n<center><h1>";
-  constexpr std::string_view kPart3 =
-      "</h1></center>\r\n<hr><center>strait</center>\r\n</body>\r\n</html>\r\n";
-  size_t title = status_text.size() + 1 + reason.size();
-  size_t body_size = kPart1.size() + title + kPart2.size() + title + kPart3.size();
-  out.clear();
-  out.append("HTTP/1.1 ", 9);
-  out.append(status_text);
-  out.push_back(' ');
-  out.append(reason);
-  out.append("\r\nServer: strait\r\nDate: ");
-  out.append(date);
-  out.append("\r\nContent-Type: text/html\r\nContent-Length: ");
-  append_number(out, body_size);
-  out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
-  if (head_only) return;
-  for (std::string_view part : {kPart1, std::string_view{}, kPart2, std::string_view{}, kPart3}) {
+  for (std::string_view part : {std::string_view("<html>\r\n<head><title>"), std::string_view{},
+                                std::string_view("</title></head>\r\n<body>\r\n<center><h1>"),
+                                std::string_view{},
+                                std::string_view("</h1></center>\r\n<hr><center>strait</center>"
+                                                 "\r\n</body>\r\n</html>\r\n")}) {
     if (part.empty()) {
-      out.append(status_text);
+      out.append(code, 3);
       out.push_back(' ');
       out.append(reason);
     } else {
       out.append(part);
     }
   }
+}
+
+void write_local_response(int status, bool close, bool head_only, std::string_view date,
+                          std::string& out) {
+  std::string_view reason = reason_phrase(status);
+  char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                  static_cast<char>('0' + status % 10)};
+  out.clear();
+  out.append("HTTP/1.1 ", 9);
+  out.append(code, 3);
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\nServer: strait\r\nDate: ");
+  out.append(date);
+  out.append("\r\nContent-Type: text/html\r\nContent-Length: ");
+  // The page is built after the head; its size is known once written.
+  size_t length_at = out.size();
+  out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  size_t body_at = out.size();
+  write_local_response_body(status, out);
+  std::string length;
+  append_number(length, out.size() - body_at);
+  out.insert(length_at, length);
+  if (head_only) out.resize(body_at + length.size());
 }
 
 }  // namespace strait::proxy

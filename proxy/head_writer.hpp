@@ -3,6 +3,7 @@
 // dropped), never the client's or the upstream's framing copied through.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -40,9 +41,17 @@ void write_upgrade_response_head(const ParsedResponse& resp, std::string& out);
 void write_redirect_response(int status, std::string_view location, bool close, bool head_only,
                              std::string_view date, std::string& out);
 
+// The Location of the HTTP -> HTTPS redirect: the request's host without its port, the
+// --ssl-redirect-port unless 0 or 443, then the target.
+std::string https_redirect_location(std::string_view authority, uint16_t port,
+                                    std::string_view target);
+
 // A response strait answers itself (404 default backend, 502, 503, 504, 4xx for bad requests).
 void write_local_response(int status, bool close, bool head_only, std::string_view date,
                           std::string& out);
+
+// Appends the small HTML page of a response strait answers itself.
+void write_local_response_body(int status, std::string& out);
 
 std::string_view reason_phrase(int status);
 

@@ -267,6 +267,10 @@ bool is_idempotent(std::string_view m) {
 
 }  // namespace
 
+bool is_valid_authority(std::string_view host) {
+  return valid_authority(host);
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -383,7 +387,10 @@ void parse_request(const char* data, size_t size, const HeadLimits& limits, Pars
     return fail(out, 400, "missing Host header");
   if (!valid_authority(host_header)) return fail(out, 400, "invalid Host header");
   out.authority = host_header;
+  complete_request(out, host_header);
+}
 
+void complete_request(ParsedRequest& out, std::string_view host_header) {
   std::string_view target = out.target;
   if (target.find('#') != std::string_view::npos) return fail(out, 400, "fragment in target");
   if (out.method == "CONNECT") return fail(out, 405, "CONNECT not allowed");

@@ -101,6 +101,15 @@ struct HeadLimits {
 // rescanning bytes already known not to hold the terminator.
 void parse_request(const char* data, size_t size, const HeadLimits& limits, ParsedRequest& out);
 
+// The part of request parsing that follows the head's fields, shared by HTTP/1 and HTTP/2:
+// `method`, `target`, `authority`, the fields and the framing are set; this checks the target
+// (origin, asterisk or absolute form; absolute-form authority against host_header), sets `path`,
+// `origin_target`, the method flags, Expect and the WebSocket upgrade, and sets status.
+void complete_request(ParsedRequest& out, std::string_view host_header);
+
+// Host = uri-host [ ":" port ] (RFC 9110 7.2); the empty string is valid (HTTP/1.0).
+bool is_valid_authority(std::string_view host);
+
 // Parses a response head. request_was_head and the status decide whether a body follows.
 void parse_response(const char* data, size_t size, const HeadLimits& limits, bool request_was_head,
                     ParsedResponse& out);

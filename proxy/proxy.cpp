@@ -22,6 +22,7 @@ Proxy::Proxy(const ProxyOptions& options) : options_(options) {
     // The context every HTTPS connection starts from: the intermediate profile, the self-signed
     // fallback certificate, and the ClientHello callback that switches to the certificate the
     // client asked for. One for the process, so session resumption works across workers.
+    tls::offer_http2(options_.http2);
     tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* base = tls_context_->native_handle();
     tls::apply_server_profile(base);

@@ -38,6 +38,10 @@ struct ProxyOptions {
   // Client connections one worker holds at most (ingress-nginx max-worker-connections); beyond,
   // new connections get 503 and are closed.
   size_t max_worker_connections = 16384;
+  // HTTP/2 (ALPN "h2" on the HTTPS port, prior-knowledge h2c on the HTTP port); ingress-nginx's
+  // use-http2 and http2-max-concurrent-streams.
+  bool http2 = true;
+  uint32_t http2_max_concurrent_streams = 128;
   HeadLimits limits;
 };
 

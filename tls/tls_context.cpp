@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <stdexcept>
 
 namespace strait::tls {
@@ -20,13 +21,21 @@ std::string openssl_error() {
   return e ? buf : "unknown error";
 }
 
-// ALPN: the client's list is <len><proto>...; we speak http/1.1 (h2 comes with HTTP/2 support).
+// Set once at startup, before any handshake (--use-http2).
+std::atomic<bool> offer_h2{true};
+
+// ALPN: the client's list is <len><proto>...; h2 when HTTP/2 is on and the client offers it
+// (whatever its order: the server's preference wins, as nginx and Envoy do), else http/1.1.
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void*) {
+  static const unsigned char kH2AndHttp11[] = {2,   'h', '2', 8,   'h', 't', 't',
+                                               'p', '/', '1', '.', '1'};
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  bool h2 = offer_h2.load(std::memory_order_relaxed);
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) ==
-      OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, outlen, h2 ? kH2AndHttp11 : kHttp11,
+                            h2 ? sizeof kH2AndHttp11 : sizeof kHttp11, in,
+                            inlen) == OPENSSL_NPN_NEGOTIATED) {
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
   }
@@ -39,6 +48,10 @@ struct BioDeleter {
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
 }  // namespace
+
+void offer_http2(bool enabled) {
+  offer_h2.store(enabled, std::memory_order_relaxed);
+}
 
 void apply_server_profile(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);

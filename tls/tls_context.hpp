@@ -1,6 +1,6 @@
 // OpenSSL server contexts as strait serves them: Mozilla's "intermediate" profile (TLS 1.2 and
 // 1.3, ECDHE with AEAD ciphers, no compression, no renegotiation, client cipher preference),
-// ALPN http/1.1. Built off the data path; an SSL_CTX is then shared read-only by every worker.
+// ALPN h2 and http/1.1. Built off the data path; an SSL_CTX is then shared read-only by every worker.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -14,6 +14,9 @@ struct SslCtxDeleter {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
 };
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+// Whether ALPN offers "h2" (before "http/1.1"); call before serving (--use-http2).
+void offer_http2(bool enabled);
 
 // Applies the profile to a server context (protocols, ciphers, options, ALPN).
 void apply_server_profile(SSL_CTX* ctx);

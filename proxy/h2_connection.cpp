@@ -1,0 +1,405 @@
+#include "proxy/h2_connection.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
+
+#include "proxy/h2_stream.hpp"
+
+namespace strait::proxy {
+namespace {
+
+using error_code = boost::system::error_code;
+
+constexpr size_t kReadBuffer = 16 * 1024;
+// Output is gathered up to this much before a write: several frames, one syscall.
+constexpr size_t kWriteBatch = 64 * 1024;
+// The connection-level receive window: bounds the request-body bytes one connection can have
+// buffered in strait across all its streams.
+constexpr int32_t kConnectionWindow = 1 << 20;
+constexpr int32_t kStreamWindow = 65535;
+// Misbehaviour budget (nghttp2 1.67's glitch limiter defaults): a burst of 1000, then 33/s.
+constexpr double kGlitchBurst = 1000;
+constexpr double kGlitchPerSecond = 33;
+// Between the shutdown notice (GOAWAY with the largest stream id) and the final GOAWAY, so that
+// requests already in flight towards us are still taken.
+constexpr uint64_t kGoawayGraceMs = 1000;
+
+Http2Connection* self_of(void* user_data) {
+  return static_cast<Http2Connection*>(user_data);
+}
+
+int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  return self_of(user_data)->on_begin_headers(frame->hd.stream_id);
+}
+
+int on_header_cb(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                 size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                 void* user_data) {
+  // Trailers (a second HEADERS) are not forwarded to an HTTP/1.1 upstream.
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  return self_of(user_data)->on_header(
+      frame->hd.stream_id, {reinterpret_cast<const char*>(name), namelen},
+      {reinterpret_cast<const char*>(value), valuelen});
+}
+
+int on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return self_of(user_data)->on_frame_recv(frame->hd.stream_id, frame->hd.type, frame->hd.flags,
+                                           frame->hd.length);
+}
+
+int on_data_chunk_cb(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                     size_t len, void* user_data) {
+  return self_of(user_data)->on_data_chunk(stream_id, data, len);
+}
+
+int on_stream_close_cb(nghttp2_session*, int32_t stream_id, uint32_t error_code,
+                       void* user_data) {
+  return self_of(user_data)->on_stream_close(stream_id, error_code);
+}
+
+int on_invalid_frame_cb(nghttp2_session*, const nghttp2_frame*, int, void* user_data) {
+  self_of(user_data)->count_glitch();
+  return 0;
+}
+
+const nghttp2_session_callbacks* server_callbacks() {
+  static nghttp2_session_callbacks* callbacks = [] {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close_cb);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame_cb);
+    return cb;
+  }();
+  return callbacks;
+}
+
+const nghttp2_option* server_options() {
+  static nghttp2_option* options = [] {
+    nghttp2_option* o = nullptr;
+    nghttp2_option_new(&o);
+    // Windows are returned only when request bytes went upstream (Http2Stream::on_sent).
+    nghttp2_option_set_no_auto_window_update(o, 1);
+    // Rapid Reset (CVE-2023-44487): at most 1000 client resets in a burst, then 33 per second.
+    nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);
+    // CONTINUATION flood (CVE-2024-28182): nghttp2's default of 8, made explicit.
+    nghttp2_option_set_max_continuations(o, 8);
+    // SETTINGS/PING floods: ACKs queued while the client does not read (CVE-2019-9512/-9515).
+    nghttp2_option_set_max_outbound_ack(o, 1000);
+    nghttp2_option_set_max_settings(o, 32);
+    return o;
+  }();
+  return options;
+}
+
+// The transport behind a session: a plain or a TLS socket.
+template <typename Stream>
+class Http2Transport final : public Http2Connection {
+ public:
+  Http2Transport(Worker& worker, Stream stream, std::string client_ip, std::string server_port)
+      : Http2Connection(worker, std::move(client_ip), std::move(server_port),
+                        !std::is_same_v<Stream, tcp::socket>),
+        stream_(std::move(stream)) {}
+
+ protected:
+  void read_some(char* buffer, size_t size) override {
+    stream_.async_read_some(asio::buffer(buffer, size),
+                            [self = shared_from_this()](const error_code& ec, size_t n) {
+                              self->on_read(ec, n);
+                            });
+  }
+  void write(const char* data, size_t size) override {
+    asio::async_write(stream_, asio::buffer(data, size),
+                      [self = shared_from_this()](const error_code& ec, size_t) {
+                        self->on_written(ec);
+                      });
+  }
+  void close_transport() override {
+    error_code ignored;
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      stream_.close(ignored);
+    } else {
+      stream_.next_layer().close(ignored);
+    }
+  }
+
+ private:
+  Stream stream_;
+};
+
+}  // namespace
+
+Http2Connection::Http2Connection(Worker& worker, std::string client_ip, std::string server_port,
+                                 bool tls)
+    : worker_(worker),
+      client_ip_(std::move(client_ip)),
+      server_port_(std::move(server_port)),
+      tls_(tls),
+      read_buffer_(new char[kReadBuffer]),
+      glitch_tokens_(kGlitchBurst) {
+  nghttp2_session_server_new2(&session_, server_callbacks(), this, server_options());
+  worker_.register_connection(this);
+  glitch_refill_ms_ = worker_.now_ms();
+}
+
+Http2Connection::~Http2Connection() {
+  streams_.clear();
+  nghttp2_session_del(session_);
+  worker_.metrics().connections_closed.add();
+  worker_.unregister_connection(this);
+}
+
+void Http2Connection::start(std::string_view already_read) {
+  const ProxyOptions& o = worker_.options();
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o.http2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(o.limits.max_head)},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  if (!already_read.empty()) receive(already_read.data(), already_read.size());
+  if (closed_) return;
+  flush();
+  read_next();
+}
+
+// ---- bytes in --------------------------------------------------------------------------------
+
+void Http2Connection::read_next() {
+  if (closed_ || reading_ || !nghttp2_session_want_read(session_)) return;
+  reading_ = true;
+  read_some(read_buffer_.get(), kReadBuffer);
+}
+
+void Http2Connection::on_read(const error_code& ec, size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) return close();
+  receive(read_buffer_.get(), n);
+  if (closed_) return;
+  flush();
+  read_next();
+}
+
+void Http2Connection::receive(const char* data, size_t size) {
+  in_session_ = true;
+  ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), size);
+  in_session_ = false;
+  if (rv < 0) {
+    // A connection error nghttp2 could not answer itself (bad preface, flood): nothing more
+    // from this client is worth reading.
+    if (rv == NGHTTP2_ERR_FLOODED) worker_.metrics().requests_rejected.add();
+    return close();
+  }
+}
+
+// ---- bytes out -------------------------------------------------------------------------------
+
+void Http2Connection::flush() {
+  if (closed_ || writing_) return;
+  if (in_session_) return;  // the caller (mem_recv / mem_send) flushes when it returns
+  out_.clear();
+  in_session_ = true;
+  while (out_.size() < kWriteBatch) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      in_session_ = false;
+      return close();
+    }
+    if (n == 0) break;
+    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  in_session_ = false;
+  if (out_.empty()) {
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))
+      return close();
+    update_deadline();
+    return;
+  }
+  writing_ = true;
+  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(
+                                       worker_.options().proxy_send_timeout.count());
+  write(out_.data(), out_.size());
+}
+
+void Http2Connection::on_written(const error_code& ec) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) return close();
+  flush();
+  // A read paused by nothing else: after GOAWAY nghttp2 may stop wanting reads.
+  read_next();
+}
+
+// ---- nghttp2 callbacks -----------------------------------------------------------------------
+
+int Http2Connection::on_begin_headers(int32_t stream_id) {
+  auto stream = std::make_shared<Http2Stream>(shared_from_this(), stream_id);
+  streams_.emplace(stream_id, stream);
+  last_accepted_stream_ = stream_id;
+  ++requests_;
+  update_deadline();
+  return 0;
+}
+
+int Http2Connection::on_header(int32_t stream_id, std::string_view name, std::string_view value) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  // Over the list limit the stream is answered 431 once the block ends; the fields are not kept.
+  it->second->add_header(name, value);
+  return 0;
+}
+
+int Http2Connection::on_frame_recv(int32_t stream_id, uint8_t type, uint8_t flags,
+                                   size_t length) {
+  if (type != NGHTTP2_HEADERS && type != NGHTTP2_DATA) return 0;
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  std::shared_ptr<Http2Stream> stream = it->second;
+  bool end_stream = (flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (type == NGHTTP2_HEADERS) {
+    if (!stream->headers_done) {
+      stream->headers_done = true;
+      stream->on_request_headers(end_stream);
+    } else if (end_stream) {
+      stream->on_end_stream();  // trailers end the request
+    }
+    return 0;
+  }
+  // An empty DATA frame that does not end the stream is work without progress (CVE-2019-9518).
+  if (length == 0 && !end_stream) count_glitch();
+  if (end_stream) stream->on_end_stream();
+  return 0;
+}
+
+int Http2Connection::on_data_chunk(int32_t stream_id, const uint8_t* data, size_t size) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) {
+    nghttp2_session_consume(session_, stream_id, size);
+    return 0;
+  }
+  std::shared_ptr<Http2Stream> stream = it->second;
+  stream->on_data(data, size);
+  return 0;
+}
+
+int Http2Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  std::shared_ptr<Http2Stream> stream = std::move(it->second);
+  streams_.erase(it);
+  stream->on_closed(error_code);
+  update_deadline();
+  return 0;
+}
+
+void Http2Connection::count_glitch() {
+  uint64_t now = worker_.now_ms();
+  glitch_tokens_ = std::min(
+      kGlitchBurst,
+      glitch_tokens_ + static_cast<double>(now - glitch_refill_ms_) * kGlitchPerSecond / 1000.0);
+  glitch_refill_ms_ = now;
+  glitch_tokens_ -= 1;
+  if (glitch_tokens_ >= 0 || terminated_) return;
+  // Over budget: GOAWAY(ENHANCE_YOUR_CALM); the connection closes once it is written.
+  terminated_ = true;
+  worker_.metrics().requests_rejected.add();
+  nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  flush();
+}
+
+// ---- deadlines, drain, close ---------------------------------------------------------------
+
+void Http2Connection::update_deadline() {
+  if (closed_ || writing_) return;  // a write in progress keeps its send deadline
+  if (!streams_.empty() || goaway_stage_ == 1) {
+    // Streams carry their own deadlines; the worker's tick lets on_deadline look at them.
+    deadline_ms = worker_.now_ms();
+    return;
+  }
+  const ProxyOptions& o = worker_.options();
+  auto idle = requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout;
+  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(idle.count());
+}
+
+void Http2Connection::on_deadline() {
+  if (closed_) return;
+  deadline_ms = UINT64_MAX;
+  if (writing_) return close();  // the client does not read what we send
+  uint64_t now = worker_.now_ms();
+  if (goaway_stage_ == 1 && now >= goaway_at_ms_ + kGoawayGraceMs) {
+    goaway_stage_ = 2;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_accepted_stream_, NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  }
+  if (streams_.empty() && goaway_stage_ != 1) {
+    if (goaway_stage_ == 0) {
+      // Idle: say goodbye properly, then close once the GOAWAY is written.
+      goaway_stage_ = 2;
+      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_accepted_stream_, NGHTTP2_NO_ERROR,
+                            nullptr, 0);
+    }
+    flush();
+    if (!closed_ && !writing_) close();
+    return;
+  }
+  // Copy: a stream's deadline may close it and erase it from the map.
+  std::vector<std::shared_ptr<Http2Stream>> due;
+  for (auto& [id, stream] : streams_)
+    if (stream->deadline_ms <= now) due.push_back(stream);
+  for (auto& stream : due) stream->on_deadline();
+  flush();
+  update_deadline();
+}
+
+void Http2Connection::close_if_idle() {
+  // Drain: tell the client to open no new streams; the final GOAWAY follows after a grace period
+  // and the connection ends when its last stream does.
+  if (closed_ || goaway_stage_ > 0) return;
+  goaway_stage_ = 1;
+  goaway_at_ms_ = worker_.now_ms();
+  nghttp2_submit_shutdown_notice(session_);
+  flush();
+  update_deadline();
+}
+
+void Http2Connection::force_close() {
+  close();
+}
+
+void Http2Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  deadline_ms = UINT64_MAX;
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, stream] : streams) stream->on_closed(NGHTTP2_CANCEL);
+  close_transport();
+}
+
+// ---- hand-off from the HTTP/1 side ---------------------------------------------------------
+
+void start_http2(Worker& worker, tcp::socket socket, std::string client_ip,
+                 std::string server_port, std::string_view already_read) {
+  auto c = std::make_shared<Http2Transport<tcp::socket>>(worker, std::move(socket),
+                                                         std::move(client_ip),
+                                                         std::move(server_port));
+  c->start(already_read);
+}
+
+void start_http2(Worker& worker, asio::ssl::stream<tcp::socket> stream, std::string client_ip,
+                 std::string server_port) {
+  auto c = std::make_shared<Http2Transport<asio::ssl::stream<tcp::socket>>>(
+      worker, std::move(stream), std::move(client_ip), std::move(server_port));
+  c->start({});
+}
+
+}  // namespace strait::proxy

@@ -1,0 +1,112 @@
+// An HTTP/2 client connection (RFC 9113): nghttp2's server session over TLS (ALPN "h2") or
+// cleartext with prior knowledge (h2c: the connection opened with the client preface). Each
+// stream is its own exchange (Http2Stream) to an upstream; frames are parsed and produced by
+// nghttp2, the bytes move through this class.
+//
+// Defences (on top of nghttp2's own checks of frames, pseudo-headers and connection-specific
+// fields): our SETTINGS bound concurrent streams and advertise the header-list limit, which each
+// stream enforces while decoding (HPACK bomb); nghttp2's reset-rate limiter (Rapid Reset,
+// CVE-2023-44487), CONTINUATION limit (CVE-2024-28182), SETTINGS/PING ACK limits; and our own
+// "glitch" budget for the misbehaviour nghttp2 1.52 does not count (MadeYouReset, CVE-2025-8671:
+// streams we must reset, invalid frames, empty DATA frames): over budget the connection gets
+// GOAWAY(ENHANCE_YOUR_CALM) and is closed. Request bodies are flow-controlled end to end: a DATA
+// frame's window is returned only once its bytes went upstream.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "proxy/worker.hpp"
+
+struct nghttp2_session;
+
+namespace strait::proxy {
+
+class Http2Stream;
+
+class Http2Connection : public TimedConnection,
+                        public std::enable_shared_from_this<Http2Connection> {
+ public:
+  Http2Connection(Worker& worker, std::string client_ip, std::string server_port, bool tls);
+  ~Http2Connection() override;
+  Http2Connection(const Http2Connection&) = delete;
+  Http2Connection& operator=(const Http2Connection&) = delete;
+
+  // Feeds bytes already read (the h2c preface and whatever followed), sends our SETTINGS and
+  // starts reading.
+  void start(std::string_view already_read);
+
+  // For streams.
+  Worker& worker() { return worker_; }
+  nghttp2_session* session() { return session_; }
+  bool tls() const { return tls_; }
+  const std::string& client_ip() const { return client_ip_; }
+  const std::string& server_port() const { return server_port_; }
+  bool closed() const { return closed_; }
+  // Sends whatever nghttp2 has queued (coalesced: one write in flight at a time).
+  void flush();
+  // A misbehaviour that costs us work; over budget the connection is shut down.
+  void count_glitch();
+
+  // TimedConnection.
+  void on_deadline() override;
+  void close_if_idle() override;
+  void force_close() override;
+
+  // nghttp2 callbacks (static trampolines live in the .cpp).
+  int on_begin_headers(int32_t stream_id);
+  int on_header(int32_t stream_id, std::string_view name, std::string_view value);
+  int on_frame_recv(int32_t stream_id, uint8_t type, uint8_t flags, size_t length);
+  int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t size);
+  int on_stream_close(int32_t stream_id, uint32_t error_code);
+
+  // Transport completions.
+  void on_read(const boost::system::error_code& ec, size_t n);
+  void on_written(const boost::system::error_code& ec);
+
+ protected:
+  // The transport (plain or TLS socket) behind the session.
+  virtual void read_some(char* buffer, size_t size) = 0;   // completes with on_read
+  virtual void write(const char* data, size_t size) = 0;  // completes with on_written
+  virtual void close_transport() = 0;
+
+ private:
+  void receive(const char* data, size_t size);
+  void read_next();
+  void close();
+  void update_deadline();
+
+  Worker& worker_;
+  std::string client_ip_;
+  std::string server_port_;
+  bool tls_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<int32_t, std::shared_ptr<Http2Stream>> streams_;
+  std::unique_ptr<char[]> read_buffer_;
+  std::string out_;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool in_session_ = false;  // inside nghttp2 (mem_recv/mem_send): flush after it returns
+  bool terminated_ = false;  // GOAWAY(ENHANCE_YOUR_CALM) queued
+  // 0: serving; 1: shutdown notice sent (drain); 2: final GOAWAY sent.
+  uint8_t goaway_stage_ = 0;
+  uint64_t goaway_at_ms_ = 0;
+  int32_t last_accepted_stream_ = 0;
+  uint64_t requests_ = 0;
+  // Glitch budget: a token bucket refilled per second.
+  double glitch_tokens_;
+  uint64_t glitch_refill_ms_ = 0;
+};
+
+// Takes over a connection the HTTP/1 side identified as HTTP/2.
+void start_http2(Worker& worker, tcp::socket socket, std::string client_ip,
+                 std::string server_port, std::string_view already_read);
+void start_http2(Worker& worker, asio::ssl::stream<tcp::socket> stream, std::string client_ip,
+                 std::string server_port);
+
+}  // namespace strait::proxy

@@ -1,0 +1,152 @@
+#include "proxy/h2_request.hpp"
+
+#include <charconv>
+
+namespace strait::proxy {
+namespace {
+
+// RFC 9113 10.5.1: the size of a field is its name and value plus 32 bytes of overhead.
+constexpr size_t kFieldOverhead = 32;
+
+void fail(ParsedRequest& out, int status, const char* reason) {
+  out.status = ParseStatus::Error;
+  out.error_status = status;
+  out.error = reason;
+}
+
+}  // namespace
+
+void H2RequestHeaders::reset(size_t max_list_size, size_t max_fields) {
+  storage_.clear();
+  fields_.clear();
+  method_ = scheme_ = authority_ = path_ = protocol_ = cookie_ = Span{};
+  list_size_ = 0;
+  max_list_size_ = max_list_size;
+  max_fields_ = max_fields;
+  too_large_ = false;
+  bad_pseudo_ = false;
+}
+
+H2RequestHeaders::Span H2RequestHeaders::store(std::string_view s) {
+  Span span{static_cast<uint32_t>(storage_.size()), static_cast<uint32_t>(s.size()), true};
+  storage_.append(s);
+  return span;
+}
+
+bool H2RequestHeaders::add(std::string_view name, std::string_view value) {
+  if (too_large_) return false;
+  list_size_ += name.size() + value.size() + kFieldOverhead;
+  if (list_size_ > max_list_size_ || fields_.size() >= max_fields_) {
+    too_large_ = true;
+    return false;
+  }
+  if (!name.empty() && name.front() == ':') {
+    Span* slot = name == ":method"      ? &method_
+                 : name == ":scheme"    ? &scheme_
+                 : name == ":authority" ? &authority_
+                 : name == ":path"      ? &path_
+                 : name == ":protocol"  ? &protocol_
+                                        : nullptr;
+    if (slot == nullptr || slot->present) {
+      bad_pseudo_ = true;  // nghttp2 rejects these first; kept as a second line of defence
+      return true;
+    }
+    *slot = store(value);
+    return true;
+  }
+  fields_.push_back({store(name), store(value)});
+  return true;
+}
+
+void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
+  out.status = ParseStatus::Incomplete;
+  out.error_status = 0;
+  out.error = "";
+  out.head_size = 0;
+  out.version_minor = 1;
+  out.keep_alive = true;
+  out.header_count = 0;
+  out.host_index = kMaxHeaders;
+  out.connection_token_count = 0;
+  out.framing = BodyFraming::None;
+  out.content_length = 0;
+  if (too_large_) return fail(out, 431, "request header list too large");
+  if (bad_pseudo_) return fail(out, 400, "invalid pseudo-header");
+  if (!method_.present || !path_.present || view(path_).empty())
+    return fail(out, 400, "missing :method or :path");
+  if (protocol_.present) return fail(out, 501, "extended CONNECT not supported");
+  out.method = view(method_);
+  if (out.method == "CONNECT") return fail(out, 405, "CONNECT not allowed");
+  if (!scheme_.present) return fail(out, 400, "missing :scheme");
+  // The target goes into an HTTP/1 request line: no byte there may end or split it.
+  std::string_view path = view(path_);
+  for (char c : path) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return fail(out, 400, "invalid character in :path");
+  }
+  out.target = path;
+
+  // Cookies may arrive split into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+  bool first_cookie = true;
+  std::string cookie;
+  std::string_view host_field;
+  bool several_hosts = false;
+  for (const Field& f : fields_) {
+    std::string_view name = view(f.name);
+    if (name == "cookie") {
+      if (!first_cookie) cookie.append("; ");
+      cookie.append(view(f.value));
+      first_cookie = false;
+    } else if (name == "host") {
+      if (!host_field.empty()) several_hosts = true;
+      host_field = view(f.value);
+    }
+  }
+  if (several_hosts) return fail(out, 400, "several Host fields");
+  if (!first_cookie) cookie_ = store(cookie);
+
+  // Route by :authority; a Host field that disagrees makes the request malformed (RFC 9113
+  // 8.3.1), so the backend can never see a different host than the one routed on.
+  std::string_view authority = authority_.present ? view(authority_) : host_field;
+  if (authority_.present && !host_field.empty() && !iequals(authority, host_field))
+    return fail(out, 400, ":authority disagrees with Host");
+  if (authority.empty()) return fail(out, 400, "missing :authority");
+  if (!is_valid_authority(authority)) return fail(out, 400, "invalid :authority");
+  out.authority = authority;
+
+  bool has_length = false;
+  uint64_t length = 0;
+  for (const Field& f : fields_) {
+    std::string_view name = view(f.name);
+    if (name == "cookie" || name == "host") continue;
+    if (out.header_count == kMaxHeaders) return fail(out, 431, "too many header fields");
+    HeaderId id = classify_header(name);
+    if (id == HeaderId::ContentLength) {
+      std::string_view v = view(f.value);
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), length);
+      if (ec != std::errc() || ptr != v.data() + v.size() || v.empty())
+        return fail(out, 400, "invalid content-length");
+      has_length = true;
+    }
+    out.headers[out.header_count] = {name, view(f.value)};
+    out.ids[out.header_count] = id;
+    ++out.header_count;
+  }
+  if (cookie_.present) {
+    if (out.header_count == kMaxHeaders) return fail(out, 431, "too many header fields");
+    out.headers[out.header_count] = {"cookie", view(cookie_)};
+    out.ids[out.header_count] = HeaderId::Other;
+    ++out.header_count;
+  }
+  if (end_stream) {
+    out.framing = BodyFraming::None;
+  } else if (has_length) {
+    out.framing = length > 0 ? BodyFraming::Length : BodyFraming::None;
+    out.content_length = length;
+  } else {
+    out.framing = BodyFraming::Chunked;  // length unknown: strait frames it chunked upstream
+  }
+  complete_request(out, authority);
+}
+
+}  // namespace strait::proxy

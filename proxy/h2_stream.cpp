@@ -1,0 +1,645 @@
+#include "proxy/h2_stream.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+#include <cstring>
+
+#include "proxy/access_log.hpp"
+#include "proxy/endpoint_address.hpp"
+#include "proxy/h2_connection.hpp"
+#include "proxy/head_writer.hpp"
+#include "proxy/path_normalizer.hpp"
+
+namespace strait::proxy {
+namespace {
+
+using error_code = boost::system::error_code;
+
+ssize_t read_body_trampoline(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                             uint32_t* flags, nghttp2_data_source* source, void*) {
+  return static_cast<Http2Stream*>(source->ptr)->read_response_body(buf, length, flags);
+}
+
+nghttp2_nv make_nv(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+void append_hex(std::string& out, size_t v) {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
+  out.append(buf, static_cast<size_t>(end - buf));
+}
+
+// Response fields that describe the HTTP/1 connection, not the message: never sent in HTTP/2
+// (RFC 9113 8.2.2).
+bool connection_specific(HeaderId id) {
+  switch (id) {
+    case HeaderId::Connection:
+    case HeaderId::KeepAlive:
+    case HeaderId::ProxyConnection:
+    case HeaderId::TransferEncoding:
+    case HeaderId::Upgrade:
+    case HeaderId::Te:
+    case HeaderId::Trailer:
+    case HeaderId::Http2Settings:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Http2Stream::Http2Stream(std::shared_ptr<Http2Connection> connection, int32_t id)
+    : connection_(std::move(connection)), worker_(connection_->worker()), id_(id) {
+  const ProxyOptions& o = worker_.options();
+  headers_.reset(o.limits.max_head, kMaxHeaders);
+}
+
+Http2Stream::~Http2Stream() = default;
+
+void Http2Stream::set_deadline(std::chrono::milliseconds timeout) {
+  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(timeout.count());
+}
+
+// ---- request -------------------------------------------------------------------------------
+
+void Http2Stream::on_request_headers(bool end_stream) {
+  request_start_ = std::chrono::steady_clock::now();
+  worker_.make_request_id(request_id_);
+  request_ended_ = end_stream;
+  headers_.build(end_stream, request_);
+  if (request_.status == ParseStatus::Error) {
+    worker_.metrics().requests_rejected.add();
+    if (request_.error_status == 431) connection_->count_glitch();
+    return respond_local(request_.error_status);
+  }
+  handle_request();
+}
+
+void Http2Stream::handle_request() {
+  const ProxyOptions& o = worker_.options();
+  phase_ = Phase::Upstream;
+  if (request_.framing == BodyFraming::Length && o.proxy_body_size != 0 &&
+      request_.content_length > o.proxy_body_size) {
+    worker_.metrics().requests_rejected.add();
+    return respond_local(413);
+  }
+  snapshot_ = worker_.snapshot();
+  if (!snapshot_) return respond_local(503);
+  std::string_view path = request_.path;
+  target_.clear();
+  if (request_.origin_target != "*") {
+    switch (normalize_path(request_.path, normalized_path_)) {
+      case PathCheck::Unchanged:
+        break;
+      case PathCheck::Normalized:
+        path = normalized_path_;
+        target_.assign(normalized_path_);
+        target_.append(request_.origin_target.substr(request_.path.size()));
+        break;
+      case PathCheck::Rejected:
+        worker_.metrics().requests_rejected.add();
+        return respond_local(400);
+    }
+  }
+  RouteMatch match = route_request(*snapshot_.get(), request_.authority, path);
+  if (match.route != nullptr) {
+    route_ingress_.assign(match.route->ingress);
+  } else if (match.vhost != nullptr) {
+    route_ingress_.assign(match.vhost->fallback_ingress);
+  }
+  bool tls = connection_->tls();
+  hsts_ = tls && match.vhost != nullptr && match.vhost->tls && match.vhost->hsts &&
+          !o.hsts_header.empty();
+  if (!tls && match.vhost != nullptr && match.vhost->tls && match.vhost->ssl_redirect)
+    return redirect_to_https();
+  if (match.backend < 0) return respond_local(match.backend == kBackendNotFound ? 404 : 503);
+  cluster_ = match.backend;
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  upstream_name_ = cluster.name;
+  if (cluster.endpoints.empty() && cluster.external_name.empty()) return respond_local(503);
+  endpoint_index_ = worker_.next_round_robin(cluster_);
+
+  chunked_upstream_ = request_.framing == BodyFraming::Chunked;
+  ForwardContext ctx{connection_->client_ip(), connection_->server_port(), tls ? "https" : "http",
+                     std::string_view(request_id_, sizeof request_id_), target_};
+  write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
+                              request_head_out_);
+  forwarding_ = true;
+  if (request_.expect_continue && !request_ended_) {
+    // The client waits for this before sending its body; the upstream never sees Expect.
+    nghttp2_nv nv[] = {make_nv(":status", "100")};
+    nghttp2_submit_headers(connection_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv, 1,
+                           nullptr);
+    connection_->flush();
+  }
+  pick_endpoint_and_connect();
+}
+
+void Http2Stream::on_data(const uint8_t* data, size_t size) {
+  body_received_ += size;
+  if (!forwarding_ || phase_ != Phase::Upstream) {
+    // Not going anywhere (answered locally, or failed): return the window at once.
+    nghttp2_session_consume(connection_->session(), id_, size);
+    return;
+  }
+  uint64_t limit = worker_.options().proxy_body_size;
+  if (limit != 0 && body_received_ > limit) {
+    nghttp2_session_consume(connection_->session(), id_, size);
+    release_upstream(false);
+    forwarding_ = false;
+    worker_.metrics().requests_rejected.add();
+    return respond_local(413);
+  }
+  body_pending_.append(reinterpret_cast<const char*>(data), size);
+  if (head_sent_ && !writing_upstream_) send_to_upstream();
+}
+
+void Http2Stream::on_end_stream() {
+  request_ended_ = true;
+  if (forwarding_ && phase_ == Phase::Upstream && head_sent_ && !writing_upstream_)
+    send_to_upstream();
+}
+
+// ---- upstream connection ---------------------------------------------------------------------
+
+void Http2Stream::pick_endpoint_and_connect() {
+  phase_ = Phase::Upstream;
+  ++attempts_;
+  upstream_eof_ = false;
+  upstream_error_ = {};
+  upstream_start_ = std::chrono::steady_clock::now();
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  if (!cluster.external_name.empty()) return connect_external(cluster);
+  const Endpoint& endpoint = cluster.endpoints[endpoint_index_ % cluster.endpoints.size()];
+  upstream_addr_ = endpoint.text;
+  if (auto pooled = worker_.pool().take(endpoint.text)) {
+    upstream_ = std::move(pooled);
+    upstream_->owner = shared_from_this();
+    reused_upstream_ = true;
+    return send_to_upstream();
+  }
+  connect_to(endpoint);
+}
+
+void Http2Stream::connect_to(const Endpoint& endpoint) {
+  reused_upstream_ = false;
+  upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
+  set_deadline(worker_.options().proxy_connect_timeout);
+  upstream_->socket.async_connect(
+      to_tcp_endpoint(endpoint),
+      [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+}
+
+void Http2Stream::connect_external(const Cluster& cluster) {
+  std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
+  upstream_addr_ = key;
+  if (auto pooled = worker_.pool().take(key)) {
+    upstream_ = std::move(pooled);
+    upstream_->owner = shared_from_this();
+    reused_upstream_ = true;
+    return send_to_upstream();
+  }
+  reused_upstream_ = false;
+  upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
+  set_deadline(worker_.options().proxy_connect_timeout);
+  auto resolver = std::make_shared<tcp::resolver>(worker_.io());
+  resolver->async_resolve(
+      cluster.external_name, std::to_string(cluster.external_port),
+      [self = shared_from_this(), resolver](const error_code& ec,
+                                            const tcp::resolver::results_type& results) {
+        if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
+        asio::async_connect(
+            self->upstream_->socket, results,
+            [self](const error_code& ec2, const tcp::endpoint&) { self->on_connected(ec2); });
+      });
+}
+
+void Http2Stream::on_connected(const error_code& ec) {
+  if (phase_ != Phase::Upstream || !upstream_) return;
+  if (ec) {
+    worker_.metrics().upstream_connect_errors.add();
+    return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
+  }
+  error_code ignored;
+  upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  upstream_->owner = shared_from_this();
+  send_to_upstream();
+}
+
+void Http2Stream::send_to_upstream() {
+  if (writing_upstream_ || !upstream_ || phase_ != Phase::Upstream) return;
+  // An early answer or a close from the upstream is seen while the request is still going out.
+  upstream_->ensure_read();
+  body_out_.clear();
+  if (!head_sent_) body_out_.append(request_head_out_);
+  size_t payload = body_pending_.size();
+  if (payload > 0) {
+    if (chunked_upstream_) {
+      append_hex(body_out_, payload);
+      body_out_.append("\r\n", 2);
+    }
+    body_out_.append(body_pending_);
+    if (chunked_upstream_) body_out_.append("\r\n", 2);
+    body_pending_.clear();
+  }
+  bool last = request_ended_;
+  if (last && chunked_upstream_) body_out_.append("0\r\n\r\n", 5);
+  if (body_out_.empty()) {
+    if (last) return await_response();
+    // Waiting for the client's next DATA frame.
+    set_deadline(worker_.options().client_body_timeout);
+    return;
+  }
+  head_sent_ = true;
+  if (payload > 0) body_started_ = true;
+  writing_upstream_ = true;
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(upstream_->socket, asio::buffer(body_out_),
+                    [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
+                      self->writing_upstream_ = false;
+                      if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+                      if (ec) return self->upstream_failed("send failed", false);
+                      self->on_sent(ec, payload);
+                      if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+                      if (!self->body_pending_.empty() || (self->request_ended_ && !last))
+                        return self->send_to_upstream();
+                      if (!last) {
+                        self->set_deadline(self->worker_.options().client_body_timeout);
+                        return;
+                      }
+                      self->await_response();
+                    });
+}
+
+void Http2Stream::await_response() {
+  request_sent_ = true;
+  set_deadline(worker_.options().proxy_read_timeout);
+  if (upstream_->available() > 0) return on_response_head();
+  if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
+  upstream_->ensure_read();
+}
+
+void Http2Stream::on_sent(const error_code&, size_t payload) {
+  // The bytes are with the upstream: give the client its window back.
+  if (payload == 0 || closed_ || connection_->closed()) return;
+  nghttp2_session_consume(connection_->session(), id_, payload);
+  connection_->flush();
+}
+
+// ---- response --------------------------------------------------------------------------------
+
+void Http2Stream::on_upstream_read(const error_code& ec, size_t n) {
+  if (phase_ == Phase::Done || !upstream_) return;
+  if (ec) {
+    upstream_error_ = ec;
+    if (ec == asio::error::eof) upstream_eof_ = true;
+  }
+  if (phase_ == Phase::Respond) {
+    if (closed_ || connection_->closed()) return release_upstream(false);
+    nghttp2_session_resume_data(connection_->session(), id_);
+    connection_->flush();
+    return;
+  }
+  // Bytes or EOF that arrive while the request is still being sent wait in the buffer.
+  if (!request_sent_) {
+    if (ec && ec != asio::error::eof && !writing_upstream_)
+      upstream_failed("upstream closed", false);
+    return;
+  }
+  if (n > 0 || upstream_->available() > 0) return on_response_head();
+  upstream_failed(timed_out_ ? "read timeout" : "upstream closed", false);
+}
+
+void Http2Stream::on_response_head() {
+  HeadLimits limits = worker_.options().limits;
+  limits.max_head = UpstreamConnection::kBufferSize - 1;
+  while (true) {
+    parse_response(upstream_->data(), upstream_->available(), limits, request_.head_method,
+                   response_);
+    if (response_.status == ParseStatus::Error) return upstream_failed(response_.error, false);
+    if (response_.status == ParseStatus::Incomplete) {
+      if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
+      return upstream_->ensure_read();
+    }
+    if (response_.status_code >= 100 && response_.status_code < 200) {
+      // 101 can not happen on HTTP/2 (no Upgrade was forwarded); other interim responses are
+      // absorbed: the client got its own 100 if it asked.
+      if (response_.status_code == 101)
+        return upstream_failed("unexpected 101 from upstream", false);
+      upstream_->consume(response_.head_size);
+      if (upstream_->available() == 0) {
+        if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
+        return upstream_->ensure_read();
+      }
+      continue;
+    }
+    break;
+  }
+  phase_ = Phase::Respond;
+  response_started_ = true;
+  upstream_response_at_ = std::chrono::steady_clock::now();
+  response_status_ = response_.status_code;
+  response_keep_alive_ = response_.keep_alive;
+  response_remaining_ = response_.content_length;
+  response_chunks_.reset();
+
+  // HEADERS: lower-case names (HTTP/2 requires them), connection-specific fields dropped.
+  char status_text[4];
+  std::to_chars(status_text, status_text + 3, response_status_);
+  std::array<nghttp2_nv, kMaxHeaders + 4> nv;
+  size_t count = 0;
+  nv[count++] = make_nv(":status", std::string_view(status_text, 3));
+  size_t names = 0;
+  for (size_t i = 0; i < response_.header_count; ++i) names += response_.headers[i].name.size();
+  response_fields_.clear();
+  response_fields_.reserve(names);  // no reallocation: nv points into it
+  bool has_date = false;
+  for (size_t i = 0; i < response_.header_count; ++i) {
+    HeaderId id = response_.ids[i];
+    if (connection_specific(id) || is_hop_by_hop(response_, i)) continue;
+    if (id == HeaderId::Date) has_date = true;
+    if (hsts_ && iequals(response_.headers[i].name, "strict-transport-security")) continue;
+    size_t at = response_fields_.size();
+    for (char c : response_.headers[i].name)
+      response_fields_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
+    nv[count++] = make_nv(std::string_view(response_fields_).substr(at),
+                          response_.headers[i].value);
+  }
+  if (!has_date) nv[count++] = make_nv("date", worker_.http_date());
+  if (hsts_) nv[count++] = make_nv("strict-transport-security", worker_.options().hsts_header);
+
+  bool has_body = response_.framing != BodyFraming::None;
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = read_body_trampoline;
+  // nghttp2 copies names and values: the upstream buffer may be consumed right after.
+  int rv = nghttp2_submit_response(connection_->session(), id_, nv.data(), count,
+                                   has_body ? &provider : nullptr);
+  upstream_->consume(response_.head_size);
+  if (rv != 0) {
+    release_upstream(false);
+    return reset_stream(NGHTTP2_INTERNAL_ERROR);
+  }
+  if (!has_body) {
+    response_done_ = true;
+    release_upstream(response_keep_alive_);
+  }
+  set_deadline(worker_.options().proxy_send_timeout);
+  connection_->flush();
+}
+
+long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* flags) {
+  if (!local_body_.empty() || (phase_ == Phase::Respond && !response_started_)) {
+    size_t n = std::min(length, local_body_.size() - local_offset_);
+    std::memcpy(buffer, local_body_.data() + local_offset_, n);
+    local_offset_ += n;
+    response_bytes_ += n;
+    if (local_offset_ == local_body_.size()) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      response_done_ = true;
+    }
+    return static_cast<long>(n);
+  }
+  if (!upstream_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  size_t written = 0;
+  bool done = false;
+  switch (response_.framing) {
+    case BodyFraming::None:
+      done = true;
+      break;
+    case BodyFraming::Length: {
+      size_t n = static_cast<size_t>(
+          std::min<uint64_t>({length, response_remaining_, upstream_->available()}));
+      std::memcpy(buffer, upstream_->data(), n);
+      upstream_->consume(n);
+      response_remaining_ -= n;
+      written = n;
+      done = response_remaining_ == 0;
+      break;
+    }
+    case BodyFraming::Chunked:
+      while (written < length && upstream_->available() > 0) {
+        // Offer at most as many input bytes as there is room for: a chunk handed back is then
+        // never larger than the room (framing bytes only make it smaller).
+        size_t offered = std::min(upstream_->available(), length - written);
+        size_t consumed = 0;
+        std::string_view chunk;
+        auto r = response_chunks_.next(upstream_->data(), offered, consumed, chunk);
+        if (r == ChunkedDecoder::Result::Error) {
+          release_upstream(false);
+          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        if (r == ChunkedDecoder::Result::Data) {
+          std::memcpy(buffer + written, chunk.data(), chunk.size());
+          written += chunk.size();
+        }
+        upstream_->consume(consumed);
+        if (r == ChunkedDecoder::Result::Done) {
+          done = true;
+          break;
+        }
+        if (r == ChunkedDecoder::Result::NeedMore && consumed == 0) break;
+      }
+      break;
+    case BodyFraming::UntilClose: {
+      size_t n = std::min(length, upstream_->available());
+      std::memcpy(buffer, upstream_->data(), n);
+      upstream_->consume(n);
+      written = n;
+      done = n == 0 && (upstream_eof_ || upstream_error_);
+      break;
+    }
+  }
+  response_bytes_ += written;
+  if (done) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    response_done_ = true;
+    release_upstream(response_keep_alive_ && response_.framing != BodyFraming::UntilClose);
+    return static_cast<long>(written);
+  }
+  if (written > 0) {
+    set_deadline(worker_.options().proxy_send_timeout);
+    if (upstream_->available() == 0) upstream_->ensure_read();
+    return static_cast<long>(written);
+  }
+  if (upstream_eof_ || upstream_error_) {
+    // The upstream closed before the body it announced was complete: the client learns it from
+    // RST_STREAM, never from a body that merely looks short.
+    release_upstream(false);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  set_deadline(worker_.options().proxy_read_timeout);
+  upstream_->ensure_read();
+  return NGHTTP2_ERR_DEFERRED;
+}
+
+// ---- local answers and failures ------------------------------------------------------------
+
+void Http2Stream::upstream_failed(const char* why, bool connect_phase) {
+  (void)why;
+  bool timed_out = timed_out_;
+  timed_out_ = false;
+  bool was_reused = reused_upstream_;
+  release_upstream(false);
+  if (response_started_) return reset_stream(NGHTTP2_INTERNAL_ERROR);
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  size_t endpoints = cluster.endpoints.size();
+  bool bodiless = request_.framing == BodyFraming::None;
+  bool stale_pooled = was_reused && !timed_out && request_.idempotent && bodiless;
+  bool another_endpoint =
+      endpoints > 1 && attempts_ < 2 &&
+      (connect_phase || (request_.idempotent && bodiless && !body_started_ && !timed_out));
+  if ((stale_pooled && attempts_ < 3) || (another_endpoint && !body_started_)) {
+    worker_.metrics().upstream_retries.add();
+    head_sent_ = false;
+    request_sent_ = false;
+  }
+  if (stale_pooled && attempts_ < 3) {
+    ++attempts_;
+    if (!cluster.external_name.empty()) return connect_external(cluster);
+    return connect_to(cluster.endpoints[endpoint_index_ % endpoints]);
+  }
+  if (another_endpoint && !body_started_) {
+    ++endpoint_index_;
+    return pick_endpoint_and_connect();
+  }
+  respond_local(timed_out ? 504 : 502);
+}
+
+void Http2Stream::respond_local(int status) {
+  release_upstream(false);
+  forwarding_ = false;
+  if (closed_ || connection_->closed()) return;
+  if (response_started_) return reset_stream(NGHTTP2_INTERNAL_ERROR);
+  phase_ = Phase::Respond;
+  response_status_ = status;
+  local_body_.clear();
+  local_offset_ = 0;
+  if (!request_.head_method) write_local_response_body(status, local_body_);
+  // Any body bytes already received will not be forwarded: return their window.
+  if (!body_pending_.empty()) {
+    nghttp2_session_consume(connection_->session(), id_, body_pending_.size());
+    body_pending_.clear();
+  }
+  submit(status, {}, !local_body_.empty());
+}
+
+void Http2Stream::redirect_to_https() {
+  std::string location = https_redirect_location(
+      request_.authority, worker_.options().ssl_redirect_port,
+      target_.empty() ? request_.origin_target : std::string_view(target_));
+  phase_ = Phase::Respond;
+  response_status_ = 308;
+  local_body_.clear();
+  local_offset_ = 0;
+  if (!request_.head_method) write_local_response_body(308, local_body_);
+  submit(308, location, !local_body_.empty());
+}
+
+void Http2Stream::submit(int status, std::string_view location, bool body) {
+  char status_text[4];
+  std::to_chars(status_text, status_text + 3, status);
+  char length_text[24];
+  auto [end, ec] = std::to_chars(length_text, length_text + sizeof length_text,
+                                 request_.head_method ? 0 : local_body_.size());
+  std::array<nghttp2_nv, 8> nv;
+  size_t count = 0;
+  nv[count++] = make_nv(":status", std::string_view(status_text, 3));
+  nv[count++] = make_nv("server", "strait");
+  nv[count++] = make_nv("date", worker_.http_date());
+  nv[count++] = make_nv("content-type", "text/html");
+  nv[count++] = make_nv("content-length", std::string_view(length_text, end - length_text));
+  if (!location.empty()) nv[count++] = make_nv("location", location);
+  if (hsts_) nv[count++] = make_nv("strict-transport-security", worker_.options().hsts_header);
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = read_body_trampoline;
+  if (!body) response_done_ = true;
+  nghttp2_submit_response(connection_->session(), id_, nv.data(), count,
+                          body ? &provider : nullptr);
+  set_deadline(worker_.options().proxy_send_timeout);
+  connection_->flush();
+}
+
+void Http2Stream::reset_stream(uint32_t error_code) {
+  if (closed_ || connection_->closed()) return;
+  nghttp2_submit_rst_stream(connection_->session(), NGHTTP2_FLAG_NONE, id_, error_code);
+  connection_->flush();
+}
+
+void Http2Stream::release_upstream(bool reusable) {
+  if (!upstream_) return;
+  auto up = std::move(upstream_);
+  up->owner.reset();
+  if (reusable && up->available() == 0 && !upstream_eof_ && !upstream_error_ &&
+      !writing_upstream_) {
+    ++up->requests;
+    worker_.pool().give_back(std::move(up), worker_.now_ms());
+  } else {
+    up->close();
+  }
+}
+
+void Http2Stream::on_deadline() {
+  deadline_ms = UINT64_MAX;
+  if (phase_ == Phase::Upstream && forwarding_ && head_sent_ && !request_ended_ &&
+      !writing_upstream_) {
+    // The client stopped sending its body.
+    release_upstream(false);
+    forwarding_ = false;
+    return respond_local(408);
+  }
+  if (phase_ == Phase::Upstream && upstream_) {
+    // Too slow to connect, take the request or answer: the failure path answers 504.
+    timed_out_ = true;
+    upstream_->close();
+    return;
+  }
+  // The client does not read the response (its window stays shut) or the upstream stalls
+  // mid-body: give up on this stream only.
+  release_upstream(false);
+  reset_stream(NGHTTP2_CANCEL);
+}
+
+void Http2Stream::on_closed(uint32_t) {
+  closed_ = true;
+  if (!response_done_ || upstream_) release_upstream(false);
+  forwarding_ = false;
+  phase_ = Phase::Done;
+  deadline_ms = UINT64_MAX;
+  // A stream the client reset before any answer: nginx's 499.
+  int status = response_status_ != 0 ? response_status_ : 499;
+  if (request_.status == ParseStatus::Complete || response_status_ != 0) {
+    using namespace std::chrono;
+    std::string prefix;
+    if (worker_.access_log().enabled())
+      append_access_log_prefix(prefix, connection_->client_ip(), request_.method,
+                               request_.authority, request_.path, "HTTP/2.0",
+                               connection_->tls());
+    ExchangeRecord r;
+    r.status = status;
+    r.bytes_sent = response_bytes_;
+    r.bytes_in = body_received_;
+    r.request_seconds = duration<double>(steady_clock::now() - request_start_).count();
+    r.upstream_responded = response_started_;
+    r.upstream_status = response_started_ ? response_status_ : 0;
+    r.upstream_seconds =
+        response_started_ ? duration<double>(upstream_response_at_ - upstream_start_).count() : 0;
+    r.upstream_addr = upstream_addr_;
+    r.route_ingress = route_ingress_;
+    r.service = upstream_name_;
+    r.request_id = std::string_view(request_id_, sizeof request_id_);
+    record_exchange(worker_.metrics(), worker_.access_log(), prefix, r);
+  }
+  snapshot_.reset();
+}
+
+}  // namespace strait::proxy

@@ -1,0 +1,122 @@
+// One HTTP/2 stream proxied as its own exchange: request head -> route -> endpoint -> HTTP/1.1
+// request upstream (strait's own serialisation, body re-framed) -> response head -> HEADERS ->
+// response body pulled by nghttp2 as the client's flow-control window allows. Request DATA is
+// acknowledged (window returned) only once written upstream, so a slow upstream slows the client
+// instead of filling strait's memory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "proxy/h2_request.hpp"
+#include "proxy/http1_parser.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "proxy/worker.hpp"
+
+namespace strait::proxy {
+
+class Http2Connection;
+
+class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_this<Http2Stream> {
+ public:
+  Http2Stream(std::shared_ptr<Http2Connection> connection, int32_t id);
+  ~Http2Stream() override;
+
+  // From the connection's nghttp2 callbacks.
+  bool add_header(std::string_view name, std::string_view value) {
+    return headers_.add(name, value);
+  }
+  void on_request_headers(bool end_stream);
+  void on_data(const uint8_t* data, size_t size);
+  void on_end_stream();
+  void on_closed(uint32_t error_code);
+  void on_upstream_read(const boost::system::error_code& ec, size_t n) override;
+  // nghttp2's data source for the response body (returns bytes, 0 with EOF, or an nghttp2 error).
+  long read_response_body(uint8_t* buffer, size_t length, uint32_t* flags);
+  void on_deadline();
+
+  uint64_t deadline_ms = UINT64_MAX;
+  bool headers_done = false;  // the request's header block was complete (later HEADERS: trailers)
+  int32_t id() const { return id_; }
+
+ private:
+  enum class Phase : uint8_t { Headers, Upstream, Respond, Done };
+
+  void handle_request();
+  void pick_endpoint_and_connect();
+  void connect_to(const Endpoint& endpoint);
+  void connect_external(const Cluster& cluster);
+  void on_connected(const boost::system::error_code& ec);
+  void send_to_upstream();
+  void on_sent(const boost::system::error_code& ec, size_t payload);
+  void await_response();
+  void on_response_head();
+  void upstream_failed(const char* why, bool connect_phase);
+  void respond_local(int status);
+  void redirect_to_https();
+  void submit(int status, std::string_view location, bool body);
+  void reset_stream(uint32_t error_code);
+  void release_upstream(bool reusable);
+  void finish();
+  void set_deadline(std::chrono::milliseconds timeout);
+  void record_access();
+
+  std::shared_ptr<Http2Connection> connection_;
+  Worker& worker_;
+  int32_t id_;
+  Phase phase_ = Phase::Headers;
+  bool closed_ = false;  // nghttp2 closed the stream: no more calls into the session for it
+
+  H2RequestHeaders headers_;
+  ParsedRequest request_;
+  SnapshotRef snapshot_;
+  std::string normalized_path_;
+  std::string target_;
+  std::string route_ingress_;
+  std::string upstream_name_;
+  std::string upstream_addr_;
+  int32_t cluster_ = -1;
+  size_t endpoint_index_ = 0;
+  unsigned attempts_ = 0;
+  bool reused_upstream_ = false;
+  bool hsts_ = false;
+  bool forwarding_ = false;  // the request is being (or was) forwarded upstream
+  char request_id_[32];
+
+  // Request body: bytes received and not yet written upstream, then the framed bytes in flight.
+  std::string body_pending_;
+  std::string body_out_;
+  uint64_t body_received_ = 0;
+  bool request_ended_ = false;  // END_STREAM received
+  bool request_sent_ = false;   // the whole request (head, body, terminal chunk) went upstream
+  bool head_sent_ = false;
+  bool body_started_ = false;   // some body bytes left strait: no retry
+  bool writing_upstream_ = false;
+  bool chunked_upstream_ = false;
+  std::string request_head_out_;
+
+  // Upstream and response.
+  std::shared_ptr<UpstreamConnection> upstream_;
+  bool upstream_eof_ = false;
+  boost::system::error_code upstream_error_;
+  ParsedResponse response_;
+  int response_status_ = 0;
+  bool response_started_ = false;
+  bool response_done_ = false;
+  bool response_keep_alive_ = false;
+  ChunkedDecoder response_chunks_;
+  uint64_t response_remaining_ = 0;
+  uint64_t response_bytes_ = 0;
+  std::string response_fields_;  // lower-cased names for the HEADERS frame
+  std::string local_body_;       // a response strait makes itself
+  size_t local_offset_ = 0;
+  bool timed_out_ = false;
+  bool accounted_ = false;
+  std::chrono::steady_clock::time_point request_start_;
+  std::chrono::steady_clock::time_point upstream_start_;
+  std::chrono::steady_clock::time_point upstream_response_at_;
+};
+
+}  // namespace strait::proxy
