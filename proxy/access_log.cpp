@@ -28,9 +28,9 @@ void append_json_escaped(std::string& out, std::string_view s) {
   }
 }
 
-void append_access_log_prefix(std::string& out, std::string_view client_ip,
-                              std::string_view method, std::string_view host,
-                              std::string_view path, std::string_view protocol, bool tls) {
+void append_access_log_prefix(std::string& out, std::string_view client_ip, std::string_view method,
+                              std::string_view host, std::string_view path,
+                              std::string_view protocol, bool tls) {
   out.assign("{\"time\":\"");
   append_utc_timestamp(out, 3);
   out.append("\",\"remote_addr\":\"");

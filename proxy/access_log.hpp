@@ -15,9 +15,9 @@ void append_json_escaped(std::string& out, std::string_view s);
 
 // The access-log fields known when a request starts (HTTP/1 copies them then, because the head's
 // bytes are released while the body streams): {"time":...,"scheme":... without the closing brace.
-void append_access_log_prefix(std::string& out, std::string_view client_ip,
-                              std::string_view method, std::string_view host,
-                              std::string_view path, std::string_view protocol, bool tls);
+void append_access_log_prefix(std::string& out, std::string_view client_ip, std::string_view method,
+                              std::string_view host, std::string_view path,
+                              std::string_view protocol, bool tls);
 
 // How an exchange ended, for the rest of the log line and the per-route metrics.
 struct ExchangeRecord {

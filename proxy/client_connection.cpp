@@ -192,8 +192,8 @@ void ClientConnection<Stream>::handle_request() {
     // Everything the log line needs from the request head, copied now: the head's bytes are
     // released while the body streams.
     append_access_log_prefix(log_prefix_, client_ip_, request_.method, request_.authority,
-                             request_.path,
-                             request_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1", kTls);
+                             request_.path, request_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
+                             kTls);
   } else {
     log_prefix_.assign("-");  // marks "a request is being accounted"
   }
@@ -772,9 +772,9 @@ template <typename Stream>
 void ClientConnection<Stream>::redirect_to_https() {
   // ingress-nginx's ssl-redirect: 308 keeps the method and body semantics.
   const ProxyOptions& o = worker_.options();
-  std::string location = https_redirect_location(
-      request_.authority, o.ssl_redirect_port,
-      target_.empty() ? request_.origin_target : std::string_view(target_));
+  std::string location =
+      https_redirect_location(request_.authority, o.ssl_redirect_port,
+                              target_.empty() ? request_.origin_target : std::string_view(target_));
   if (request_has_body_) keep_alive_ = false;
   response_status_ = 308;
   phase_ = Phase::Respond;

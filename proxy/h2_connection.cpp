@@ -25,6 +25,8 @@ constexpr double kGlitchPerSecond = 33;
 // Between the shutdown notice (GOAWAY with the largest stream id) and the final GOAWAY, so that
 // requests already in flight towards us are still taken.
 constexpr uint64_t kGoawayGraceMs = 1000;
+// How long a closing connection waits for the client to take its last frames.
+constexpr std::chrono::milliseconds kLinger{2000};
 
 Http2Connection* self_of(void* user_data) {
   return static_cast<Http2Connection*>(user_data);
@@ -35,14 +37,13 @@ int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user
   return self_of(user_data)->on_begin_headers(frame->hd.stream_id);
 }
 
-int on_header_cb(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
-                 size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
-                 void* user_data) {
+int on_header_cb(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                 const uint8_t* value, size_t valuelen, uint8_t, void* user_data) {
   // Trailers (a second HEADERS) are not forwarded to an HTTP/1.1 upstream.
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  return self_of(user_data)->on_header(
-      frame->hd.stream_id, {reinterpret_cast<const char*>(name), namelen},
-      {reinterpret_cast<const char*>(value), valuelen});
+  return self_of(user_data)->on_header(frame->hd.stream_id,
+                                       {reinterpret_cast<const char*>(name), namelen},
+                                       {reinterpret_cast<const char*>(value), valuelen});
 }
 
 int on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
@@ -50,18 +51,30 @@ int on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_da
                                            frame->hd.length);
 }
 
-int on_data_chunk_cb(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                     size_t len, void* user_data) {
+int on_data_chunk_cb(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                     void* user_data) {
   return self_of(user_data)->on_data_chunk(stream_id, data, len);
 }
 
-int on_stream_close_cb(nghttp2_session*, int32_t stream_id, uint32_t error_code,
-                       void* user_data) {
+int on_stream_close_cb(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user_data) {
   return self_of(user_data)->on_stream_close(stream_id, error_code);
 }
 
-int on_invalid_frame_cb(nghttp2_session*, const nghttp2_frame*, int, void* user_data) {
-  self_of(user_data)->count_glitch();
+// A stream we reset because of what the client sent costs us the work already done for it
+// (MadeYouReset, CVE-2025-8671): it counts against the client's budget.
+int on_frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  if (frame->hd.type != NGHTTP2_RST_STREAM) return 0;
+  switch (frame->rst_stream.error_code) {
+    case NGHTTP2_PROTOCOL_ERROR:
+    case NGHTTP2_FLOW_CONTROL_ERROR:
+    case NGHTTP2_STREAM_CLOSED:
+    case NGHTTP2_FRAME_SIZE_ERROR:
+    case NGHTTP2_REFUSED_STREAM:
+      self_of(user_data)->count_glitch();
+      break;
+    default:
+      break;
+  }
   return 0;
 }
 
@@ -74,7 +87,7 @@ const nghttp2_session_callbacks* server_callbacks() {
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv_cb);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk_cb);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close_cb);
-    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame_cb);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send_cb);
     return cb;
   }();
   return callbacks;
@@ -86,8 +99,10 @@ const nghttp2_option* server_options() {
     nghttp2_option_new(&o);
     // Windows are returned only when request bytes went upstream (Http2Stream::on_sent).
     nghttp2_option_set_no_auto_window_update(o, 1);
-    // Rapid Reset (CVE-2023-44487): at most 1000 client resets in a burst, then 33 per second.
-    nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);
+    // Rapid Reset (CVE-2023-44487): client resets of unfinished streams count against our
+    // glitch budget (1000, then 33/s: GOAWAY ENHANCE_YOUR_CALM); nghttp2's own limiter stays as
+    // a backstop above it.
+    nghttp2_option_set_stream_reset_rate_limit(o, 2000, 66);
     // CONTINUATION flood (CVE-2024-28182): nghttp2's default of 8, made explicit.
     nghttp2_option_set_max_continuations(o, 8);
     // SETTINGS/PING floods: ACKs queued while the client does not read (CVE-2019-9512/-9515).
@@ -109,16 +124,22 @@ class Http2Transport final : public Http2Connection {
 
  protected:
   void read_some(char* buffer, size_t size) override {
-    stream_.async_read_some(asio::buffer(buffer, size),
-                            [self = shared_from_this()](const error_code& ec, size_t n) {
-                              self->on_read(ec, n);
-                            });
+    stream_.async_read_some(
+        asio::buffer(buffer, size),
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
   }
   void write(const char* data, size_t size) override {
-    asio::async_write(stream_, asio::buffer(data, size),
-                      [self = shared_from_this()](const error_code& ec, size_t) {
-                        self->on_written(ec);
-                      });
+    asio::async_write(
+        stream_, asio::buffer(data, size),
+        [self = shared_from_this()](const error_code& ec, size_t) { self->on_written(ec); });
+  }
+  void shutdown_send() override {
+    error_code ignored;
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+    } else {
+      stream_.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
   void close_transport() override {
     error_code ignored;
@@ -182,6 +203,11 @@ void Http2Connection::on_read(const error_code& ec, size_t n) {
   reading_ = false;
   if (closed_) return;
   if (ec) return close();
+  if (lingering_) {
+    // Discarding what the client still sends, so our last frames are not lost to a reset.
+    reading_ = true;
+    return read_some(read_buffer_.get(), kReadBuffer);
+  }
   receive(read_buffer_.get(), n);
   if (closed_) return;
   flush();
@@ -193,17 +219,20 @@ void Http2Connection::receive(const char* data, size_t size) {
   ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), size);
   in_session_ = false;
   if (rv < 0) {
-    // A connection error nghttp2 could not answer itself (bad preface, flood): nothing more
-    // from this client is worth reading.
-    if (rv == NGHTTP2_ERR_FLOODED) worker_.metrics().requests_rejected.add();
-    return close();
+    // A connection error nghttp2 does not answer itself (bad preface, CONTINUATION or ACK
+    // flood): say why with GOAWAY if the client still reads, then close.
+    worker_.metrics().requests_rejected.add();
+    uint32_t code =
+        rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_ENHANCE_YOUR_CALM;
+    terminated_ = true;
+    if (nghttp2_session_terminate_session(session_, code) != 0) return close();
   }
 }
 
 // ---- bytes out -------------------------------------------------------------------------------
 
 void Http2Connection::flush() {
-  if (closed_ || writing_) return;
+  if (closed_ || writing_ || lingering_) return;
   if (in_session_) return;  // the caller (mem_recv / mem_send) flushes when it returns
   out_.clear();
   in_session_ = true;
@@ -220,13 +249,14 @@ void Http2Connection::flush() {
   in_session_ = false;
   if (out_.empty()) {
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))
-      return close();
+      return linger_close();
     update_deadline();
     return;
   }
   writing_ = true;
-  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(
-                                       worker_.options().proxy_send_timeout.count());
+  // A client we are throwing out gets little time to take its GOAWAY.
+  auto timeout = terminated_ ? kLinger : worker_.options().proxy_send_timeout;
+  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(timeout.count());
   write(out_.data(), out_.size());
 }
 
@@ -258,11 +288,15 @@ int Http2Connection::on_header(int32_t stream_id, std::string_view name, std::st
   return 0;
 }
 
-int Http2Connection::on_frame_recv(int32_t stream_id, uint8_t type, uint8_t flags,
-                                   size_t length) {
-  if (type != NGHTTP2_HEADERS && type != NGHTTP2_DATA) return 0;
+int Http2Connection::on_frame_recv(int32_t stream_id, uint8_t type, uint8_t flags, size_t length) {
+  if (type != NGHTTP2_HEADERS && type != NGHTTP2_DATA && type != NGHTTP2_RST_STREAM) return 0;
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return 0;
+  if (type == NGHTTP2_RST_STREAM) {
+    // A reset before our answer was complete: work thrown away (Envoy's "premature reset").
+    if (!it->second->answered()) count_glitch();
+    return 0;
+  }
   std::shared_ptr<Http2Stream> stream = it->second;
   bool end_stream = (flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (type == NGHTTP2_HEADERS) {
@@ -303,9 +337,9 @@ int Http2Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
 
 void Http2Connection::count_glitch() {
   uint64_t now = worker_.now_ms();
-  glitch_tokens_ = std::min(
-      kGlitchBurst,
-      glitch_tokens_ + static_cast<double>(now - glitch_refill_ms_) * kGlitchPerSecond / 1000.0);
+  glitch_tokens_ =
+      std::min(kGlitchBurst, glitch_tokens_ + static_cast<double>(now - glitch_refill_ms_) *
+                                                  kGlitchPerSecond / 1000.0);
   glitch_refill_ms_ = now;
   glitch_tokens_ -= 1;
   if (glitch_tokens_ >= 0 || terminated_) return;
@@ -319,7 +353,8 @@ void Http2Connection::count_glitch() {
 // ---- deadlines, drain, close ---------------------------------------------------------------
 
 void Http2Connection::update_deadline() {
-  if (closed_ || writing_) return;  // a write in progress keeps its send deadline
+  // A write in progress keeps its send deadline, a lingering close its own.
+  if (closed_ || writing_ || lingering_) return;
   if (!streams_.empty() || goaway_stage_ == 1) {
     // Streams carry their own deadlines; the worker's tick lets on_deadline look at them.
     deadline_ms = worker_.now_ms();
@@ -333,6 +368,7 @@ void Http2Connection::update_deadline() {
 void Http2Connection::on_deadline() {
   if (closed_) return;
   deadline_ms = UINT64_MAX;
+  if (lingering_) return close();
   if (writing_) return close();  // the client does not read what we send
   uint64_t now = worker_.now_ms();
   if (goaway_stage_ == 1 && now >= goaway_at_ms_ + kGoawayGraceMs) {
@@ -375,6 +411,23 @@ void Http2Connection::force_close() {
   close();
 }
 
+void Http2Connection::linger_close() {
+  // The session is over (GOAWAY written). Half-close and read until the client closes too (or
+  // a short deadline): closing with unread input would reset the connection and could destroy
+  // the GOAWAY before the client reads it.
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, stream] : streams) stream->on_closed(NGHTTP2_CANCEL);
+  shutdown_send();
+  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(kLinger.count());
+  if (!reading_) {
+    reading_ = true;
+    read_some(read_buffer_.get(), kReadBuffer);
+  }
+}
+
 void Http2Connection::close() {
   if (closed_) return;
   closed_ = true;
@@ -387,11 +440,10 @@ void Http2Connection::close() {
 
 // ---- hand-off from the HTTP/1 side ---------------------------------------------------------
 
-void start_http2(Worker& worker, tcp::socket socket, std::string client_ip,
-                 std::string server_port, std::string_view already_read) {
-  auto c = std::make_shared<Http2Transport<tcp::socket>>(worker, std::move(socket),
-                                                         std::move(client_ip),
-                                                         std::move(server_port));
+void start_http2(Worker& worker, tcp::socket socket, std::string client_ip, std::string server_port,
+                 std::string_view already_read) {
+  auto c = std::make_shared<Http2Transport<tcp::socket>>(
+      worker, std::move(socket), std::move(client_ip), std::move(server_port));
   c->start(already_read);
 }
 

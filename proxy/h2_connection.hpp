@@ -70,14 +70,16 @@ class Http2Connection : public TimedConnection,
 
  protected:
   // The transport (plain or TLS socket) behind the session.
-  virtual void read_some(char* buffer, size_t size) = 0;   // completes with on_read
+  virtual void read_some(char* buffer, size_t size) = 0;  // completes with on_read
   virtual void write(const char* data, size_t size) = 0;  // completes with on_written
+  virtual void shutdown_send() = 0;
   virtual void close_transport() = 0;
 
  private:
   void receive(const char* data, size_t size);
   void read_next();
   void close();
+  void linger_close();
   void update_deadline();
 
   Worker& worker_;
@@ -92,7 +94,8 @@ class Http2Connection : public TimedConnection,
   bool writing_ = false;
   bool closed_ = false;
   bool in_session_ = false;  // inside nghttp2 (mem_recv/mem_send): flush after it returns
-  bool terminated_ = false;  // GOAWAY(ENHANCE_YOUR_CALM) queued
+  bool terminated_ = false;  // GOAWAY for abuse queued: the client gets little time
+  bool lingering_ = false;   // half-closed, discarding input until the client closes
   // 0: serving; 1: shutdown notice sent (drain); 2: final GOAWAY sent.
   uint8_t goaway_stage_ = 0;
   uint64_t goaway_at_ms_ = 0;
@@ -104,8 +107,8 @@ class Http2Connection : public TimedConnection,
 };
 
 // Takes over a connection the HTTP/1 side identified as HTTP/2.
-void start_http2(Worker& worker, tcp::socket socket, std::string client_ip,
-                 std::string server_port, std::string_view already_read);
+void start_http2(Worker& worker, tcp::socket socket, std::string client_ip, std::string server_port,
+                 std::string_view already_read);
 void start_http2(Worker& worker, asio::ssl::stream<tcp::socket> stream, std::string client_ip,
                  std::string server_port);
 

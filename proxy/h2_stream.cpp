@@ -136,8 +136,7 @@ void Http2Stream::handle_request() {
   if (request_.expect_continue && !request_ended_) {
     // The client waits for this before sending its body; the upstream never sees Expect.
     nghttp2_nv nv[] = {make_nv(":status", "100")};
-    nghttp2_submit_headers(connection_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv, 1,
-                           nullptr);
+    nghttp2_submit_headers(connection_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv, 1, nullptr);
     connection_->flush();
   }
   pick_endpoint_and_connect();
@@ -370,8 +369,8 @@ void Http2Stream::on_response_head() {
     size_t at = response_fields_.size();
     for (char c : response_.headers[i].name)
       response_fields_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
-    nv[count++] = make_nv(std::string_view(response_fields_).substr(at),
-                          response_.headers[i].value);
+    nv[count++] =
+        make_nv(std::string_view(response_fields_).substr(at), response_.headers[i].value);
   }
   if (!has_date) nv[count++] = make_nv("date", worker_.http_date());
   if (hsts_) nv[count++] = make_nv("strict-transport-security", worker_.options().hsts_header);
@@ -533,9 +532,9 @@ void Http2Stream::respond_local(int status) {
 }
 
 void Http2Stream::redirect_to_https() {
-  std::string location = https_redirect_location(
-      request_.authority, worker_.options().ssl_redirect_port,
-      target_.empty() ? request_.origin_target : std::string_view(target_));
+  std::string location =
+      https_redirect_location(request_.authority, worker_.options().ssl_redirect_port,
+                              target_.empty() ? request_.origin_target : std::string_view(target_));
   phase_ = Phase::Respond;
   response_status_ = 308;
   local_body_.clear();
@@ -622,8 +621,7 @@ void Http2Stream::on_closed(uint32_t) {
     std::string prefix;
     if (worker_.access_log().enabled())
       append_access_log_prefix(prefix, connection_->client_ip(), request_.method,
-                               request_.authority, request_.path, "HTTP/2.0",
-                               connection_->tls());
+                               request_.authority, request_.path, "HTTP/2.0", connection_->tls());
     ExchangeRecord r;
     r.status = status;
     r.bytes_sent = response_bytes_;

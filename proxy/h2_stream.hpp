@@ -40,6 +40,7 @@ class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_t
   uint64_t deadline_ms = UINT64_MAX;
   bool headers_done = false;  // the request's header block was complete (later HEADERS: trailers)
   int32_t id() const { return id_; }
+  bool answered() const { return response_done_; }
 
  private:
   enum class Phase : uint8_t { Headers, Upstream, Respond, Done };
@@ -92,7 +93,7 @@ class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_t
   bool request_ended_ = false;  // END_STREAM received
   bool request_sent_ = false;   // the whole request (head, body, terminal chunk) went upstream
   bool head_sent_ = false;
-  bool body_started_ = false;   // some body bytes left strait: no retry
+  bool body_started_ = false;  // some body bytes left strait: no retry
   bool writing_upstream_ = false;
   bool chunked_upstream_ = false;
   std::string request_head_out_;

@@ -245,11 +245,11 @@ void write_local_response_body(int status, std::string& out) {
   char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                   static_cast<char>('0' + status % 10)};
   // The small page nginx serves for its own errors, so clients and probes see a familiar body.
-  for (std::string_view part : {std::string_view("<html>\r\n<head><title>"), std::string_view{},
-                                std::string_view("</title></head>\r\n<body>\r\n<center><h1>"),
-                                std::string_view{},
-                                std::string_view("</h1></center>\r\n<hr><center>strait</center>"
-                                                 "\r\n</body>\r\n</html>\r\n")}) {
+  for (std::string_view part :
+       {std::string_view("<html>\r\n<head><title>"), std::string_view{},
+        std::string_view("</title></head>\r\n<body>\r\n<center><h1>"), std::string_view{},
+        std::string_view("</h1></center>\r\n<hr><center>strait</center>"
+                         "\r\n</body>\r\n</html>\r\n")}) {
     if (part.empty()) {
       out.append(code, 3);
       out.push_back(' ');

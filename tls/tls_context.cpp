@@ -28,8 +28,8 @@ std::atomic<bool> offer_h2{true};
 // (whatever its order: the server's preference wins, as nginx and Envoy do), else http/1.1.
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void*) {
-  static const unsigned char kH2AndHttp11[] = {2,   'h', '2', 8,   'h', 't', 't',
-                                               'p', '/', '1', '.', '1'};
+  static const unsigned char kH2AndHttp11[] = {2,   'h', '2', 8,   'h', 't',
+                                               't', 'p', '/', '1', '.', '1'};
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   bool h2 = offer_h2.load(std::memory_order_relaxed);
   unsigned char* selected = nullptr;

@@ -1,6 +1,7 @@
 // OpenSSL server contexts as strait serves them: Mozilla's "intermediate" profile (TLS 1.2 and
 // 1.3, ECDHE with AEAD ciphers, no compression, no renegotiation, client cipher preference),
-// ALPN h2 and http/1.1. Built off the data path; an SSL_CTX is then shared read-only by every worker.
+// ALPN h2 and http/1.1. Built off the data path; an SSL_CTX is then shared read-only by every
+// worker.
 #pragma once
 
 #include <openssl/ssl.h>
