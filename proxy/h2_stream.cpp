@@ -75,6 +75,11 @@ void Http2Stream::on_request_headers(bool end_stream) {
   worker_.make_request_id(request_id_);
   request_ended_ = end_stream;
   headers_.build(end_stream, request_);
+  for (size_t i = 0; i < request_.header_count; ++i) {
+    if (request_.headers[i].name == "content-type" &&
+        request_.headers[i].value.starts_with("application/grpc"))
+      grpc_ = true;
+  }
   if (request_.status == ParseStatus::Error) {
     worker_.metrics().requests_rejected.add();
     if (request_.error_status == 431) connection_->count_glitch();
@@ -126,6 +131,8 @@ void Http2Stream::handle_request() {
   upstream_name_ = cluster.name;
   if (cluster.endpoints.empty() && cluster.external_name.empty()) return respond_local(503);
   endpoint_index_ = worker_.next_round_robin(cluster_);
+  if (cluster.protocol == UpstreamProtocol::H2c && cluster.external_name.empty())
+    return forward_h2c();
 
   chunked_upstream_ = request_.framing == BodyFraming::Chunked;
   ForwardContext ctx{connection_->client_ip(), connection_->server_port(), tls ? "https" : "http",
@@ -144,7 +151,8 @@ void Http2Stream::handle_request() {
 
 void Http2Stream::on_data(const uint8_t* data, size_t size) {
   body_received_ += size;
-  if (!forwarding_ || phase_ != Phase::Upstream) {
+  // An HTTP/2 upstream is full duplex: its answer may start while the request still streams.
+  if (!forwarding_ || (phase_ != Phase::Upstream && !h2_session_)) {
     // Not going anywhere (answered locally, or failed): return the window at once.
     nghttp2_session_consume(connection_->session(), id_, size);
     return;
@@ -158,11 +166,19 @@ void Http2Stream::on_data(const uint8_t* data, size_t size) {
     return respond_local(413);
   }
   body_pending_.append(reinterpret_cast<const char*>(data), size);
+  if (h2_session_) {
+    if (h2_stream_id_ >= 0) h2_session_->resume(h2_stream_id_);
+    return h2_session_->flush();
+  }
   if (head_sent_ && !writing_upstream_) send_to_upstream();
 }
 
 void Http2Stream::on_end_stream() {
   request_ended_ = true;
+  if (h2_session_ && h2_stream_id_ >= 0 && forwarding_) {
+    h2_session_->resume(h2_stream_id_);
+    return h2_session_->flush();
+  }
   if (forwarding_ && phase_ == Phase::Upstream && head_sent_ && !writing_upstream_)
     send_to_upstream();
 }
@@ -407,6 +423,7 @@ long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* f
     }
     return static_cast<long>(n);
   }
+  if (h2_session_) return read_h2c_body(buffer, length, flags);
   if (!upstream_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   size_t written = 0;
   bool done = false;
@@ -544,6 +561,7 @@ void Http2Stream::redirect_to_https() {
 }
 
 void Http2Stream::submit(int status, std::string_view location, bool body) {
+  if (grpc_) return submit_grpc_status(status);
   char status_text[4];
   std::to_chars(status_text, status_text + 3, status);
   char length_text[24];
@@ -568,6 +586,46 @@ void Http2Stream::submit(int status, std::string_view location, bool body) {
   connection_->flush();
 }
 
+// A gRPC client understands a gRPC status, not an HTML page: strait's own answers become
+// "trailers-only" responses with the code gRPC maps the HTTP status to (grpc/doc/http-grpc-status-
+// mapping.md).
+void Http2Stream::submit_grpc_status(int http_status) {
+  int code = 2;  // UNKNOWN
+  switch (http_status) {
+    case 400:
+      code = 13;  // INTERNAL
+      break;
+    case 401:
+      code = 16;  // UNAUTHENTICATED
+      break;
+    case 403:
+      code = 7;  // PERMISSION_DENIED
+      break;
+    case 404:
+      code = 12;  // UNIMPLEMENTED
+      break;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      code = 14;  // UNAVAILABLE
+      break;
+    default:
+      break;
+  }
+  char code_text[4];
+  auto [end, ec] = std::to_chars(code_text, code_text + sizeof code_text, code);
+  std::string message = std::to_string(http_status) + " " + std::string(reason_phrase(http_status));
+  std::array<nghttp2_nv, 4> nv = {
+      make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
+      make_nv("grpc-status", std::string_view(code_text, static_cast<size_t>(end - code_text))),
+      make_nv("grpc-message", message)};
+  response_done_ = true;
+  local_body_.clear();
+  nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(), nullptr);
+  connection_->flush();
+}
+
 void Http2Stream::reset_stream(uint32_t error_code) {
   if (closed_ || connection_->closed()) return;
   nghttp2_submit_rst_stream(connection_->session(), NGHTTP2_FLAG_NONE, id_, error_code);
@@ -589,6 +647,14 @@ void Http2Stream::release_upstream(bool reusable) {
 
 void Http2Stream::on_deadline() {
   deadline_ms = UINT64_MAX;
+  if (h2_session_) {
+    // The upstream stream is abandoned; the client gets 504 if nothing was answered yet.
+    if (h2_stream_id_ >= 0) h2_session_->cancel(h2_stream_id_);
+    h2_stream_id_ = -1;
+    forwarding_ = false;
+    if (!response_started_ && phase_ != Phase::Respond) return respond_local(504);
+    return reset_stream(NGHTTP2_CANCEL);
+  }
   if (phase_ == Phase::Upstream && forwarding_ && head_sent_ && !request_ended_ &&
       !writing_upstream_) {
     // The client stopped sending its body.
@@ -610,6 +676,8 @@ void Http2Stream::on_deadline() {
 
 void Http2Stream::on_closed(uint32_t) {
   closed_ = true;
+  if (h2_session_ && h2_stream_id_ >= 0) h2_session_->cancel(h2_stream_id_);
+  h2_stream_id_ = -1;
   if (!response_done_ || upstream_) release_upstream(false);
   forwarding_ = false;
   phase_ = Phase::Done;
@@ -638,6 +706,185 @@ void Http2Stream::on_closed(uint32_t) {
     record_exchange(worker_.metrics(), worker_.access_log(), prefix, r);
   }
   snapshot_.reset();
+}
+
+// ---- HTTP/2 upstream (appProtocol h2c / grpc) -------------------------------------------------
+
+namespace {
+
+// Collects the forwarded fields as HTTP/2 wants them (lower-case names; Host becomes
+// :authority), in one storage string the nghttp2_nv array points into once it is complete.
+class H2FieldCollector final : public FieldSink {
+ public:
+  explicit H2FieldCollector(std::string& storage) : storage_(storage) { storage_.clear(); }
+  void field(std::string_view name, std::string_view value) override {
+    if (iequals(name, "host")) return;
+    Entry e{storage_.size(), name.size(), 0, value.size()};
+    for (char c : name) storage_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
+    e.value_at = storage_.size();
+    storage_.append(value);
+    entries_.push_back(e);
+  }
+  void add_to(std::vector<nghttp2_nv>& nv) const {
+    for (const Entry& e : entries_)
+      nv.push_back(make_nv(std::string_view(storage_).substr(e.name_at, e.name_size),
+                           std::string_view(storage_).substr(e.value_at, e.value_size)));
+  }
+
+ private:
+  struct Entry {
+    size_t name_at, name_size, value_at, value_size;
+  };
+  std::string& storage_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace
+
+void Http2Stream::forward_h2c() {
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  const Endpoint& endpoint = cluster.endpoints[endpoint_index_ % cluster.endpoints.size()];
+  upstream_addr_ = endpoint.text;
+  upstream_start_ = std::chrono::steady_clock::now();
+  ++attempts_;
+  bool tls = connection_->tls();
+  ForwardContext ctx{connection_->client_ip(), connection_->server_port(), tls ? "https" : "http",
+                     std::string_view(request_id_, sizeof request_id_), target_};
+  H2FieldCollector collector(h2_fields_);
+  visit_upstream_request_fields(request_, ctx, collector);
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(request_.header_count + 16);
+  nv.push_back(make_nv(":method", request_.method));
+  nv.push_back(make_nv(":scheme", "http"));
+  nv.push_back(make_nv(":authority", request_.authority));
+  nv.push_back(make_nv(":path", target_.empty() ? request_.origin_target : target_));
+  collector.add_to(nv);
+  // gRPC needs "te: trailers" end to end (the only TE value HTTP/2 allows), and a declared
+  // length stays declared.
+  for (size_t i = 0; i < request_.header_count; ++i)
+    if (request_.ids[i] == HeaderId::Te) nv.push_back(make_nv("te", "trailers"));
+  char length_text[24];
+  if (request_.framing == BodyFraming::Length) {
+    auto [end, ec] =
+        std::to_chars(length_text, length_text + sizeof length_text, request_.content_length);
+    nv.push_back(make_nv("content-length",
+                         std::string_view(length_text, static_cast<size_t>(end - length_text))));
+  }
+  forwarding_ = true;
+  h2_session_ = Http2UpstreamSession::get(worker_, endpoint.text, to_tcp_endpoint(endpoint));
+  h2_stream_id_ =
+      h2_session_->open_stream(shared_from_this(), nv.data(), nv.size(), !request_ended_);
+  if (h2_stream_id_ < 0) {
+    h2_session_.reset();
+    return respond_local(502);
+  }
+  set_deadline(worker_.options().proxy_read_timeout);
+  h2_session_->flush();
+}
+
+size_t Http2Stream::upstream_request_body(uint8_t* buffer, size_t length, bool& end) {
+  size_t n = std::min(length, body_pending_.size() - pending_offset_);
+  std::memcpy(buffer, body_pending_.data() + pending_offset_, n);
+  pending_offset_ += n;
+  if (pending_offset_ == body_pending_.size()) {
+    body_pending_.clear();
+    pending_offset_ = 0;
+  }
+  if (n > 0) {
+    body_started_ = true;
+    // Handed to the upstream session: the client may send that much more.
+    if (!closed_ && !connection_->closed()) {
+      nghttp2_session_consume(connection_->session(), id_, n);
+      connection_->flush();
+    }
+  }
+  end = request_ended_ && body_pending_.empty();
+  return n;
+}
+
+void Http2Stream::upstream_response(std::vector<H2Field>& fields, bool end_stream) {
+  if (closed_ || connection_->closed()) return;
+  phase_ = Phase::Respond;
+  response_started_ = true;
+  upstream_response_at_ = std::chrono::steady_clock::now();
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(fields.size() + 2);
+  for (const H2Field& f : fields) {
+    if (f.name == ":status") {
+      response_status_ = std::atoi(f.value.c_str());
+      nv.insert(nv.begin(), make_nv(":status", f.value));
+    } else if (!f.name.empty() && f.name[0] != ':' &&
+               !(hsts_ && f.name == "strict-transport-security")) {
+      nv.push_back(make_nv(f.name, f.value));
+    }
+  }
+  if (hsts_) nv.push_back(make_nv("strict-transport-security", worker_.options().hsts_header));
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = read_body_trampoline;
+  if (end_stream) response_done_ = true;  // trailers-only (a gRPC error, say) or bodiless
+  nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(),
+                          end_stream ? nullptr : &provider);
+  set_deadline(worker_.options().proxy_read_timeout);
+  connection_->flush();
+}
+
+void Http2Stream::upstream_data(const uint8_t* data, size_t size) {
+  h2_body_.append(reinterpret_cast<const char*>(data), size);
+  set_deadline(worker_.options().proxy_read_timeout);
+  if (closed_ || connection_->closed()) return;
+  nghttp2_session_resume_data(connection_->session(), id_);
+  connection_->flush();
+}
+
+void Http2Stream::upstream_trailers(std::vector<H2Field>& fields) {
+  h2_trailers_ = std::move(fields);
+}
+
+void Http2Stream::upstream_closed(uint32_t error_code, bool connect_failed) {
+  h2_stream_id_ = -1;
+  h2_upstream_ended_ = true;
+  forwarding_ = false;  // request bytes still arriving have nowhere to go
+  if (phase_ == Phase::Done || closed_ || connection_->closed()) return;
+  if (!response_started_) {
+    forwarding_ = false;
+    if (connect_failed) worker_.metrics().upstream_connect_errors.add();
+    return respond_local(502);
+  }
+  if (error_code != NGHTTP2_NO_ERROR) return reset_stream(NGHTTP2_INTERNAL_ERROR);
+  nghttp2_session_resume_data(connection_->session(), id_);
+  connection_->flush();
+}
+
+long Http2Stream::read_h2c_body(uint8_t* buffer, size_t length, uint32_t* flags) {
+  size_t available = h2_body_.size() - h2_body_offset_;
+  size_t n = std::min(length, available);
+  std::memcpy(buffer, h2_body_.data() + h2_body_offset_, n);
+  h2_body_offset_ += n;
+  if (h2_body_offset_ == h2_body_.size()) {
+    h2_body_.clear();
+    h2_body_offset_ = 0;
+  }
+  response_bytes_ += n;
+  if (n > 0 && h2_stream_id_ >= 0) {
+    h2_session_->consume(h2_stream_id_, n);
+    h2_session_->flush();
+  }
+  if (available == n && h2_upstream_ended_) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    response_done_ = true;
+    if (!h2_trailers_.empty()) {
+      // grpc-status and grpc-message travel in trailers.
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      std::vector<nghttp2_nv> nv;
+      for (const H2Field& f : h2_trailers_) nv.push_back(make_nv(f.name, f.value));
+      nghttp2_submit_trailer(connection_->session(), id_, nv.data(), nv.size());
+    }
+    return static_cast<long>(n);
+  }
+  if (n == 0) return NGHTTP2_ERR_DEFERRED;
+  set_deadline(worker_.options().proxy_read_timeout);
+  return static_cast<long>(n);
 }
 
 }  // namespace strait::proxy

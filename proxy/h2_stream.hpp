@@ -11,6 +11,7 @@
 #include <string>
 
 #include "proxy/h2_request.hpp"
+#include "proxy/h2_upstream.hpp"
 #include "proxy/http1_parser.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
@@ -19,7 +20,9 @@ namespace strait::proxy {
 
 class Http2Connection;
 
-class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_this<Http2Stream> {
+class Http2Stream final : public UpstreamOwner,
+                          public Http2UpstreamHandler,
+                          public std::enable_shared_from_this<Http2Stream> {
  public:
   Http2Stream(std::shared_ptr<Http2Connection> connection, int32_t id);
   ~Http2Stream() override;
@@ -37,6 +40,13 @@ class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_t
   long read_response_body(uint8_t* buffer, size_t length, uint32_t* flags);
   void on_deadline();
 
+  // Http2UpstreamHandler: the exchange over an HTTP/2 (h2c) upstream stream.
+  size_t upstream_request_body(uint8_t* buffer, size_t length, bool& end) override;
+  void upstream_response(std::vector<H2Field>& fields, bool end_stream) override;
+  void upstream_data(const uint8_t* data, size_t size) override;
+  void upstream_trailers(std::vector<H2Field>& fields) override;
+  void upstream_closed(uint32_t error_code, bool connect_failed) override;
+
   uint64_t deadline_ms = UINT64_MAX;
   bool headers_done = false;  // the request's header block was complete (later HEADERS: trailers)
   int32_t id() const { return id_; }
@@ -47,6 +57,8 @@ class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_t
 
   void handle_request();
   void pick_endpoint_and_connect();
+  void forward_h2c();
+  long read_h2c_body(uint8_t* buffer, size_t length, uint32_t* flags);
   void connect_to(const Endpoint& endpoint);
   void connect_external(const Cluster& cluster);
   void on_connected(const boost::system::error_code& ec);
@@ -58,6 +70,7 @@ class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_t
   void respond_local(int status);
   void redirect_to_https();
   void submit(int status, std::string_view location, bool body);
+  void submit_grpc_status(int http_status);
   void reset_stream(uint32_t error_code);
   void release_upstream(bool reusable);
   void finish();
@@ -114,7 +127,17 @@ class Http2Stream final : public UpstreamOwner, public std::enable_shared_from_t
   std::string local_body_;       // a response strait makes itself
   size_t local_offset_ = 0;
   bool timed_out_ = false;
-  bool accounted_ = false;
+  bool grpc_ = false;  // content-type application/grpc: strait's own answers are gRPC statuses
+
+  // HTTP/2 upstream (appProtocol h2c/grpc).
+  std::shared_ptr<Http2UpstreamSession> h2_session_;
+  int32_t h2_stream_id_ = -1;
+  size_t pending_offset_ = 0;  // request body bytes of body_pending_ already handed upstream
+  std::string h2_body_;        // response body received, not yet taken by the client side
+  size_t h2_body_offset_ = 0;
+  bool h2_upstream_ended_ = false;
+  std::vector<H2Field> h2_trailers_;
+  std::string h2_fields_;  // storage behind the request's upstream header fields
   std::chrono::steady_clock::time_point request_start_;
   std::chrono::steady_clock::time_point upstream_start_;
   std::chrono::steady_clock::time_point upstream_response_at_;

@@ -41,20 +41,10 @@ void append_framing(std::string& out, BodyFraming framing, uint64_t content_leng
   }
 }
 
-// "X-Original-Forwarded-For: <every client X-Forwarded-For value>", when the client sent any.
-void append_original(std::string& out, const ParsedHead& head, HeaderId id, std::string_view name);
-
 bool has_header(const ParsedHead& head, HeaderId id) {
   for (size_t i = 0; i < head.header_count; ++i)
     if (head.ids[i] == id) return true;
   return false;
-}
-
-void append_original(std::string& out, const ParsedHead& head, HeaderId id, std::string_view name) {
-  if (!has_header(head, id)) return;
-  out.append(name);
-  append_joined(out, head, id);
-  out.append("\r\n", 2);
 }
 
 }  // namespace
@@ -79,15 +69,10 @@ bool is_hop_by_hop(const ParsedHead& head, size_t index) {
   return false;
 }
 
-void write_upstream_request_head(const ParsedRequest& req, const ForwardContext& ctx,
-                                 BodyFraming framing, uint64_t content_length, std::string& out) {
-  out.clear();
-  out.append(req.method);
-  out.push_back(' ');
-  out.append(ctx.target.empty() ? req.origin_target : ctx.target);
-  out.append(" HTTP/1.1\r\n", 11);
+void visit_upstream_request_fields(const ParsedRequest& req, const ForwardContext& ctx,
+                                   FieldSink& sink) {
   // Host first, as the client addressed it (absolute-form authority wins over the Host field).
-  append_header(out, "Host", req.authority);
+  sink.field("Host", req.authority);
   bool has_request_id = false;
   for (size_t i = 0; i < req.header_count; ++i) {
     switch (req.ids[i]) {
@@ -111,19 +96,46 @@ void write_upstream_request_head(const ParsedRequest& req, const ForwardContext&
         break;
     }
     if (is_hop_by_hop(req, i)) continue;
-    append_header(out, req.headers[i].name, req.headers[i].value);
+    sink.field(req.headers[i].name, req.headers[i].value);
   }
-  if (req.upgrade_websocket) out.append("Connection: upgrade\r\nUpgrade: websocket\r\n");
-  if (!has_request_id) append_header(out, "X-Request-ID", ctx.new_request_id);
-  append_header(out, "X-Real-IP", ctx.client_ip);
-  append_header(out, "X-Forwarded-For", ctx.client_ip);
-  append_header(out, "X-Forwarded-Host", req.authority);
-  append_header(out, "X-Forwarded-Port", ctx.server_port);
-  append_header(out, "X-Forwarded-Proto", ctx.scheme);
-  append_header(out, "X-Forwarded-Scheme", ctx.scheme);
-  append_header(out, "X-Scheme", ctx.scheme);
-  append_original(out, req, HeaderId::XForwardedFor, "X-Original-Forwarded-For: ");
-  append_original(out, req, HeaderId::XForwardedHost, "X-Original-Forwarded-Host: ");
+  if (req.upgrade_websocket) {
+    sink.field("Connection", "upgrade");
+    sink.field("Upgrade", "websocket");
+  }
+  if (!has_request_id) sink.field("X-Request-ID", ctx.new_request_id);
+  sink.field("X-Real-IP", ctx.client_ip);
+  sink.field("X-Forwarded-For", ctx.client_ip);
+  sink.field("X-Forwarded-Host", req.authority);
+  sink.field("X-Forwarded-Port", ctx.server_port);
+  sink.field("X-Forwarded-Proto", ctx.scheme);
+  sink.field("X-Forwarded-Scheme", ctx.scheme);
+  sink.field("X-Scheme", ctx.scheme);
+  // "X-Original-Forwarded-For: <every client X-Forwarded-For value>", when the client sent any.
+  std::string joined;
+  for (auto [id, name] : {std::pair{HeaderId::XForwardedFor, "X-Original-Forwarded-For"},
+                          std::pair{HeaderId::XForwardedHost, "X-Original-Forwarded-Host"}}) {
+    if (!has_header(req, id)) continue;
+    joined.clear();
+    append_joined(joined, req, id);
+    sink.field(name, joined);
+  }
+}
+
+void write_upstream_request_head(const ParsedRequest& req, const ForwardContext& ctx,
+                                 BodyFraming framing, uint64_t content_length, std::string& out) {
+  out.clear();
+  out.append(req.method);
+  out.push_back(' ');
+  out.append(ctx.target.empty() ? req.origin_target : ctx.target);
+  out.append(" HTTP/1.1\r\n", 11);
+  struct TextSink final : FieldSink {
+    std::string& out;
+    explicit TextSink(std::string& o) : out(o) {}
+    void field(std::string_view name, std::string_view value) override {
+      append_header(out, name, value);
+    }
+  } sink(out);
+  visit_upstream_request_fields(req, ctx, sink);
   append_framing(out, framing, content_length);
   out.append("\r\n", 2);
 }

@@ -23,6 +23,19 @@ struct ForwardContext {
 // own Connection header names.
 bool is_hop_by_hop(const ParsedHead& head, size_t index);
 
+// Receives the fields of a request as strait forwards it, in order.
+class FieldSink {
+ public:
+  virtual ~FieldSink() = default;
+  virtual void field(std::string_view name, std::string_view value) = 0;
+};
+
+// Host (first), the client's end-to-end fields, then strait's forwarded fields (X-Request-ID,
+// X-Real-IP, X-Forwarded-*, X-Original-Forwarded-*) as ingress-nginx sets them; hop-by-hop and
+// framing fields are left out. Shared by the HTTP/1.1 head writer and the HTTP/2 upstream path.
+void visit_upstream_request_fields(const ParsedRequest& req, const ForwardContext& ctx,
+                                   FieldSink& sink);
+
 void write_upstream_request_head(const ParsedRequest& req, const ForwardContext& ctx,
                                  BodyFraming framing, uint64_t content_length, std::string& out);
 
