@@ -252,6 +252,7 @@ Translation Translator::finish() {
   }
   int32_t fb = default_fallback(catch_all_);
   routes->catch_all = build_host(std::move(catch_all_), fb);
+  build_route_index(*routes);
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->routes = std::move(routes);
   snapshot->clusters = clusters_.take();
