@@ -38,7 +38,8 @@ class ClusterTable {
 
   const Store& store_;
   std::vector<Warning>& warnings_;
-  std::unordered_map<std::string, int32_t> index_;
+  StringMap<int32_t> index_;  // by Cluster::name
+  std::string name_;          // resolve()'s key, reused across calls
   std::vector<std::shared_ptr<const Cluster>> clusters_;
 };
 

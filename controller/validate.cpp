@@ -9,87 +9,95 @@ namespace {
 
 using Issues = std::vector<FieldIssue>;
 
-void check(Issues& out, const std::string& field, const std::string& reason) {
-  if (!reason.empty()) out.push_back({field, reason});
+// Field paths are FieldRefs: written out only for an issue (see field_path.hpp).
+void check(Issues& out, const FieldRef& field, std::string reason) {
+  if (!reason.empty()) out.push_back({field.str(), std::move(reason)});
 }
+
+void issue(Issues& out, const FieldRef& field, std::string reason) {
+  out.push_back({field.str(), std::move(reason)});
+}
+
+const FieldRef kMetadataName{nullptr, "metadata.name"};
+const FieldRef kMetadataNamespace{nullptr, "metadata.namespace"};
 
 void check_metadata(Issues& out, const ObjectMeta& meta, Kind kind) {
   if (meta.name.empty()) {
     out.push_back({"metadata.name", "name is required"});
   } else if (kind == Kind::Service) {
-    check(out, "metadata.name", check_dns1035_label(meta.name));
+    check(out, kMetadataName, check_dns1035_label(meta.name));
   } else {
-    check(out, "metadata.name", check_dns1123_subdomain(meta.name));
+    check(out, kMetadataName, check_dns1123_subdomain(meta.name));
   }
-  if (is_namespaced(kind)) check(out, "metadata.namespace", check_dns1123_label(meta.namespace_));
+  if (is_namespaced(kind)) check(out, kMetadataNamespace, check_dns1123_label(meta.namespace_));
 }
 
-void check_port_number(Issues& out, const std::string& field, int64_t port) {
-  if (port < 1 || port > 65535) out.push_back({field, "must be between 1 and 65535, inclusive"});
+void check_port_number(Issues& out, const FieldRef& field, int64_t port) {
+  if (port < 1 || port > 65535) issue(out, field, "must be between 1 and 65535, inclusive");
 }
 
-void check_protocol(Issues& out, const std::string& field, const std::string& protocol) {
+void check_protocol(Issues& out, const FieldRef& field, const std::string& protocol) {
   if (!protocol.empty() && protocol != "TCP" && protocol != "UDP" && protocol != "SCTP") {
-    out.push_back({field, "supported values: \"TCP\", \"UDP\", \"SCTP\""});
+    issue(out, field, "supported values: \"TCP\", \"UDP\", \"SCTP\"");
   }
 }
 
-void check_backend(Issues& out, const IngressBackend& b, const std::string& p) {
+void check_backend(Issues& out, const IngressBackend& b, const FieldRef& p) {
   if (b.service && b.resource) {
-    out.push_back({p, "cannot set both service and resource backends"});
+    issue(out, p, "cannot set both service and resource backends");
   } else if (!b.service && !b.resource) {
-    out.push_back({p, "one backend (service or resource) must be specified"});
+    issue(out, p, "one backend (service or resource) must be specified");
   }
   if (b.service) {
-    std::string sp = field_child(p, "service");
+    const FieldRef sp = p.child("service");
     if (b.service->name.empty()) {
-      out.push_back({field_child(sp, "name"), "service name is required"});
+      issue(out, sp.child("name"), "service name is required");
     } else {
-      check(out, field_child(sp, "name"), check_dns1035_label(b.service->name));
+      check(out, sp.child("name"), check_dns1035_label(b.service->name));
     }
     const ServiceBackendPort& port = b.service->port;
-    std::string pp = field_child(sp, "port");
+    const FieldRef pp = sp.child("port");
     if (port.name && port.number) {
-      out.push_back({pp, "cannot set both port name & port number"});
+      issue(out, pp, "cannot set both port name & port number");
     } else if (!port.name && !port.number) {
-      out.push_back({pp, "port name or number is required"});
+      issue(out, pp, "port name or number is required");
     }
-    if (port.name) check(out, field_child(pp, "name"), check_iana_svc_name(*port.name));
-    if (port.number) check_port_number(out, field_child(pp, "number"), *port.number);
+    if (port.name) check(out, pp.child("name"), check_iana_svc_name(*port.name));
+    if (port.number) check_port_number(out, pp.child("number"), *port.number);
   }
   if (b.resource) {
-    std::string rp = field_child(p, "resource");
-    if (b.resource->kind.empty()) out.push_back({field_child(rp, "kind"), "kind is required"});
-    if (b.resource->name.empty()) out.push_back({field_child(rp, "name"), "name is required"});
+    const FieldRef rp = p.child("resource");
+    if (b.resource->kind.empty()) issue(out, rp.child("kind"), "kind is required");
+    if (b.resource->name.empty()) issue(out, rp.child("name"), "name is required");
   }
 }
 
-void check_path(Issues& out, const HTTPIngressPath& path, const std::string& p) {
-  std::string tp = field_child(p, "pathType");
-  std::string pp = field_child(p, "path");
-  const std::string value = path.path.value_or("");
+void check_path(Issues& out, const HTTPIngressPath& path, const FieldRef& p) {
+  const FieldRef tp = p.child("pathType");
+  const FieldRef pp = p.child("path");
+  const std::string_view value = path.path ? std::string_view(*path.path) : std::string_view();
   if (!path.path_type) {
-    out.push_back({tp, "pathType must be specified"});
+    issue(out, tp, "pathType must be specified");
   } else if (*path.path_type == "Exact" || *path.path_type == "Prefix") {
     if (!value.starts_with('/')) {
-      out.push_back({pp, "must be an absolute path"});
+      issue(out, pp, "must be an absolute path");
     } else {
       // The API server refuses sequences that would make prefix matching ambiguous.
       for (std::string_view bad : {"//", "/./", "/../", "%2f", "%2F"}) {
         if (value.find(bad) != std::string::npos) {
-          out.push_back({pp, "must not contain '" + std::string(bad) + "'"});
+          issue(out, pp, "must not contain '" + std::string(bad) + "'");
         }
       }
       for (std::string_view bad : {"/..", "/."}) {
-        if (value.ends_with(bad)) out.push_back({pp, "cannot end with '" + std::string(bad) + "'"});
+        if (value.ends_with(bad)) issue(out, pp, "cannot end with '" + std::string(bad) + "'");
       }
     }
   } else if (*path.path_type == "ImplementationSpecific") {
-    if (!value.empty() && !value.starts_with('/')) out.push_back({pp, "must be an absolute path"});
+    if (!value.empty() && !value.starts_with('/')) issue(out, pp, "must be an absolute path");
   } else {
-    out.push_back({tp, "supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\""});
+    issue(out, tp, "supported values: \"Exact\", \"ImplementationSpecific\", \"Prefix\"");
   }
-  check_backend(out, path.backend, field_child(p, "backend"));
+  check_backend(out, path.backend, p.child("backend"));
 }
 
 }  // namespace
@@ -99,31 +107,36 @@ Issues validate_ingress(const Ingress& ing) {
   check_metadata(out, ing.metadata, Kind::Ingress);
   const IngressSpec& spec = ing.spec;
   if (spec.ingress_class_name) {
-    check(out, "spec.ingressClassName", check_dns1123_subdomain(*spec.ingress_class_name));
+    check(out, FieldRef{nullptr, "spec.ingressClassName"},
+          check_dns1123_subdomain(*spec.ingress_class_name));
   }
   if (spec.rules.empty() && !spec.default_backend) {
-    out.push_back({"spec", "either `defaultBackend` or `rules` must be specified"});
+    issue(out, FieldRef{nullptr, "spec"}, "either `defaultBackend` or `rules` must be specified");
   }
-  if (spec.default_backend) check_backend(out, *spec.default_backend, "spec.defaultBackend");
+  if (spec.default_backend) {
+    check_backend(out, *spec.default_backend, FieldRef{nullptr, "spec.defaultBackend"});
+  }
+  const FieldRef rules{nullptr, "spec.rules"};
   for (size_t i = 0; i < spec.rules.size(); ++i) {
     const IngressRule& rule = spec.rules[i];
-    std::string rp = field_index("spec.rules", i);
-    if (!rule.host.empty()) check(out, field_child(rp, "host"), check_ingress_host(rule.host));
+    const FieldRef rp = rules.at(i);
+    if (!rule.host.empty()) check(out, rp.child("host"), check_ingress_host(rule.host));
     if (!rule.http) continue;
-    std::string hp = field_child(rp, "http.paths");
-    if (rule.http->paths.empty()) out.push_back({hp, "at least one path is required"});
+    const FieldRef hp = rp.child("http.paths");
+    if (rule.http->paths.empty()) issue(out, hp, "at least one path is required");
     for (size_t j = 0; j < rule.http->paths.size(); ++j) {
-      check_path(out, rule.http->paths[j], field_index(hp, j));
+      check_path(out, rule.http->paths[j], hp.at(j));
     }
   }
+  const FieldRef tls{nullptr, "spec.tls"};
   for (size_t i = 0; i < spec.tls.size(); ++i) {
+    const FieldRef entry = tls.at(i);
+    const FieldRef hosts = entry.child("hosts");
     for (size_t j = 0; j < spec.tls[i].hosts.size(); ++j) {
-      check(out, field_index(field_child(field_index("spec.tls", i), "hosts"), j),
-            check_ingress_host(spec.tls[i].hosts[j]));
+      check(out, hosts.at(j), check_ingress_host(spec.tls[i].hosts[j]));
     }
     if (!spec.tls[i].secret_name.empty()) {
-      check(out, field_child(field_index("spec.tls", i), "secretName"),
-            check_dns1123_subdomain(spec.tls[i].secret_name));
+      check(out, entry.child("secretName"), check_dns1123_subdomain(spec.tls[i].secret_name));
     }
   }
   return out;
@@ -171,7 +184,8 @@ Issues validate_service(const Service& svc) {
     if (svc.external_name.empty()) {
       out.push_back({"spec.externalName", "required for type ExternalName"});
     } else {
-      check(out, "spec.externalName", check_dns1123_subdomain(svc.external_name));
+      check(out, FieldRef{nullptr, "spec.externalName"},
+            check_dns1123_subdomain(svc.external_name));
     }
   } else if (type != "ClusterIP" && type != "NodePort" && type != "LoadBalancer") {
     out.push_back({"spec.type",
@@ -182,25 +196,25 @@ Issues validate_service(const Service& svc) {
     out.push_back({"spec.ports", "at least one port is required"});
   }
   std::set<std::string> names;
+  const FieldRef ports{nullptr, "spec.ports"};
   for (size_t i = 0; i < svc.ports.size(); ++i) {
     const ServicePort& port = svc.ports[i];
-    std::string pp = field_index("spec.ports", i);
+    const FieldRef pp = ports.at(i);
     if (port.name.empty()) {
-      if (svc.ports.size() > 1) out.push_back({field_child(pp, "name"), "required (>1 ports)"});
+      if (svc.ports.size() > 1) issue(out, pp.child("name"), "required (>1 ports)");
     } else {
-      check(out, field_child(pp, "name"), check_iana_svc_name(port.name));
-      if (!names.insert(port.name).second) out.push_back({field_child(pp, "name"), "duplicate"});
+      check(out, pp.child("name"), check_iana_svc_name(port.name));
+      if (!names.insert(port.name).second) issue(out, pp.child("name"), "duplicate");
     }
-    check_port_number(out, field_child(pp, "port"), port.port);
+    check_port_number(out, pp.child("port"), port.port);
     if (port.target_port) {
       if (port.target_port->is_string) {
-        check(out, field_child(pp, "targetPort"),
-              check_iana_svc_name(port.target_port->string_value));
+        check(out, pp.child("targetPort"), check_iana_svc_name(port.target_port->string_value));
       } else if (port.target_port->int_value != 0) {  // 0 is defaulted to port
-        check_port_number(out, field_child(pp, "targetPort"), port.target_port->int_value);
+        check_port_number(out, pp.child("targetPort"), port.target_port->int_value);
       }
     }
-    check_protocol(out, field_child(pp, "protocol"), port.protocol);
+    check_protocol(out, pp.child("protocol"), port.protocol);
   }
   return out;
 }
@@ -214,11 +228,13 @@ Issues validate_endpoint_slice(const EndpointSlice& slice) {
   const std::string& type = slice.address_type;
   bool known = type == "IPv4" || type == "IPv6" || type == "FQDN";
   if (!known) out.push_back({"addressType", "supported values: \"FQDN\", \"IPv4\", \"IPv6\""});
+  const FieldRef endpoints{nullptr, "endpoints"};
   for (size_t i = 0; i < slice.endpoints.size(); ++i) {
     const SliceEndpoint& e = slice.endpoints[i];
-    std::string ap = field_child(field_index("endpoints", i), "addresses");
+    const FieldRef endpoint = endpoints.at(i);
+    const FieldRef ap = endpoint.child("addresses");
     if (e.addresses.empty() || e.addresses.size() > 100) {
-      out.push_back({ap, "must contain between 1 and 100 addresses"});
+      issue(out, ap, "must contain between 1 and 100 addresses");
     }
     for (size_t j = 0; j < e.addresses.size(); ++j) {
       const std::string& a = e.addresses[j];
@@ -226,17 +242,18 @@ Issues validate_endpoint_slice(const EndpointSlice& slice) {
                 : type == "IPv6" ? is_ipv6(a)
                 : type == "FQDN" ? check_dns1123_subdomain(a).empty()
                                  : true;  // already reported via addressType
-      if (!ok) out.push_back({field_index(ap, j), "must be a valid " + type + " address"});
+      if (!ok) issue(out, ap.at(j), "must be a valid " + type + " address");
     }
   }
+  const FieldRef ports{nullptr, "ports"};
   for (size_t i = 0; i < slice.ports.size(); ++i) {
     const EndpointPort& port = slice.ports[i];
-    std::string pp = field_index("ports", i);
+    const FieldRef pp = ports.at(i);
     if (port.name && !port.name->empty()) {
-      check(out, field_child(pp, "name"), check_dns1123_label(*port.name));
+      check(out, pp.child("name"), check_dns1123_label(*port.name));
     }
-    if (port.port) check_port_number(out, field_child(pp, "port"), *port.port);
-    if (port.protocol) check_protocol(out, field_child(pp, "protocol"), *port.protocol);
+    if (port.port) check_port_number(out, pp.child("port"), *port.port);
+    if (port.protocol) check_protocol(out, pp.child("protocol"), *port.protocol);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "corpus.hpp"
 
+#include <cctype>
 #include <cstdint>
 #include <random>
 
@@ -32,6 +33,40 @@ std::string personalise(std::string path, size_t i) {
     path.replace(pos, 3, std::to_string(i));
   }
   return path;
+}
+
+Request random_request(const CorpusOptions& o, std::mt19937_64& rng, size_t n) {
+  const size_t i = rng() % o.ingresses;
+  Request r;
+  const uint64_t host_roll = rng() % 16;
+  if (host_roll == 0) {
+    r.host = "x" + std::to_string(n) + ".unknown.example";
+  } else if (is_wildcard(o, i)) {
+    r.host = "t" + std::to_string(n % 1000) + ".w" + std::to_string(i) + ".bench.example";
+  } else {
+    r.host = "h" + std::to_string(i) + ".bench.example";
+  }
+  if (host_roll == 1) {
+    // Mixed case and a port, as some clients send them.
+    for (char& c : r.host) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    r.host += ":8080";
+  }
+  const PathDef& def = kPaths[rng() % kPathsPerIngress];
+  r.path = personalise(def.path, i);
+  switch (rng() % 4) {
+    case 0:  // the rule path itself
+      break;
+    case 1:  // below it (an Exact rule then falls to a shorter Prefix)
+      r.path += "/item/" + std::to_string(rng() % 1000);
+      break;
+    case 2:  // a trailing slash
+      r.path += "/";
+      break;
+    case 3:  // matched by "/" only
+      r.path = "/unmatched/" + std::to_string(rng() % 100000);
+      break;
+  }
+  return r;
 }
 
 }  // namespace
@@ -122,6 +157,10 @@ std::vector<Request> make_requests(const CorpusOptions& o, RequestKind kind, siz
   const RequestKind cycle[] = {RequestKind::ExactPath, RequestKind::DeepPrefix,
                                RequestKind::Wildcard, RequestKind::UnknownHost};
   for (size_t n = 0; n < count; ++n) {
+    if (kind == RequestKind::Random) {
+      out.push_back(random_request(o, rng, n));
+      continue;
+    }
     RequestKind k = kind == RequestKind::Mixed ? cycle[n % 4] : kind;
     size_t i = rng() % o.ingresses;
     // Non-wildcard kinds want an exact host, Wildcard a wildcard one.
@@ -147,6 +186,7 @@ std::vector<Request> make_requests(const CorpusOptions& o, RequestKind kind, siz
         out.push_back({"x" + std::to_string(n) + ".unknown.example", "/index.html"});
         break;
       case RequestKind::Mixed:
+      case RequestKind::Random:
         break;
     }
   }

@@ -37,8 +37,11 @@ struct Request {
   std::string path;
 };
 
-enum class RequestKind { ExactPath, DeepPrefix, Wildcard, UnknownHost, Mixed };
-// `count` requests (a power of two) spread over every host, deterministic.
+enum class RequestKind { ExactPath, DeepPrefix, Wildcard, UnknownHost, Mixed, Random };
+// `count` requests (a power of two) spread over every host, deterministic. Random: any host of
+// the table (exact, or a label under a wildcard, or unknown 1 in 16) with any of its ten rule
+// paths, a path below one, or an unmatched one, so every slot of the table is as likely to be
+// probed as any other.
 std::vector<Request> make_requests(const CorpusOptions& o, RequestKind kind, size_t count);
 
 }  // namespace strait::bench

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "strait/route_index.hpp"
+
 namespace strait {
 
 // Transparent hash so maps keyed by std::string can be probed with a std::string_view without
@@ -122,8 +124,15 @@ struct RouteTable {
   // from --default-ssl-certificate (host empty; absent: a self-signed one made at start).
   std::vector<TlsBinding> tls;
   std::vector<TlsBinding> default_certificate;  // zero or one
+  // What route_request() probes: built from the maps above by build_route_index() once they are
+  // final (the translator does it). Without it (a table assembled by hand, or a copy) lookups
+  // use the maps, with the same results.
+  RouteIndex index;
   bool operator==(const RouteTable&) const = default;
 };
+
+// Builds RouteTable::index from the table's maps; call after the last change to them.
+void build_route_index(RouteTable& table);
 
 struct Snapshot {
   // Never null in a published snapshot. Endpoint churn (the most frequent change: pods scale
