@@ -72,11 +72,12 @@ void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
   out.content_length = 0;
   if (too_large_) return fail(out, 431, "request header list too large");
   if (bad_pseudo_) return fail(out, 400, "invalid pseudo-header");
-  if (!method_.present || !path_.present || view(path_).empty())
-    return fail(out, 400, "missing :method or :path");
-  if (protocol_.present) return fail(out, 501, "extended CONNECT not supported");
+  if (!method_.present) return fail(out, 400, "missing :method");
   out.method = view(method_);
+  // As on HTTP/1: strait is no tunnel (CONNECT, extended CONNECT).
   if (out.method == "CONNECT") return fail(out, 405, "CONNECT not allowed");
+  if (protocol_.present) return fail(out, 501, "extended CONNECT not supported");
+  if (!path_.present || view(path_).empty()) return fail(out, 400, "missing :path");
   if (!scheme_.present) return fail(out, 400, "missing :scheme");
   // The target goes into an HTTP/1 request line: no byte there may end or split it.
   std::string_view path = view(path_);
