@@ -726,8 +726,15 @@ void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_pha
   }
   const int status = timed_out ? 504 : 502;
   log_upstream_error(why, ec, timed_out ? "504" : "502");
-  // A request whose body was fully read leaves the connection usable for the next one.
-  respond_local(status, request_has_body_ && !request_body_.done());
+  // A request whose body was fully read leaves the connection usable for the next one; so does
+  // one whose whole Content-Length body is still in our buffer (skipped here).
+  bool close_after = request_has_body_ && !request_body_.done();
+  if (close_after && body_intact && request_.framing == BodyFraming::Length &&
+      buffered() >= request_.content_length) {
+    consume(static_cast<size_t>(request_.content_length));
+    close_after = false;
+  }
+  respond_local(status, close_after);
 }
 
 template <typename Stream>
