@@ -279,9 +279,10 @@ void ClientConnection<Stream>::connect_to(const Endpoint& endpoint) {
   upstream_error_ = {};
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
   set_deadline(worker_.options().proxy_connect_timeout);
-  upstream_->socket.async_connect(
-      to_asio(endpoint),
-      [self = this->shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+  upstream_->socket.async_connect(to_asio(endpoint), [self = this->shared_from_this(),
+                                                      attempt = attempt_id_](const error_code& ec) {
+    if (self->attempt_id_ == attempt) self->on_connected(ec);
+  });
 }
 
 template <typename Stream>
@@ -302,15 +303,18 @@ void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
   set_deadline(worker_.options().proxy_connect_timeout);
   auto resolver = std::make_shared<tcp::resolver>(worker_.io());
-  resolver->async_resolve(
-      cluster.external_name, std::to_string(cluster.external_port),
-      [self = this->shared_from_this(), resolver](const error_code& ec,
-                                                  const tcp::resolver::results_type& results) {
-        if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
-        asio::async_connect(
-            self->upstream_->socket, results,
-            [self](const error_code& ec2, const tcp::endpoint&) { self->on_connected(ec2); });
-      });
+  resolver->async_resolve(cluster.external_name, std::to_string(cluster.external_port),
+                          [self = this->shared_from_this(), resolver, attempt = attempt_id_](
+                              const error_code& ec, const tcp::resolver::results_type& results) {
+                            if (self->attempt_id_ != attempt) return;
+                            if (ec || !self->upstream_)
+                              return self->on_connected(ec ? ec : asio::error::not_found);
+                            asio::async_connect(
+                                self->upstream_->socket, results,
+                                [self, attempt](const error_code& ec2, const tcp::endpoint&) {
+                                  if (self->attempt_id_ == attempt) self->on_connected(ec2);
+                                });
+                          });
 }
 
 template <typename Stream>
@@ -346,10 +350,11 @@ void ClientConnection<Stream>::send_request_head() {
     request_body_.prepare(nullptr, 0);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(upstream_->socket, write_buffers_,
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      self->on_request_head_written(ec);
-                    });
+  asio::async_write(
+      upstream_->socket, write_buffers_,
+      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
+        if (self->attempt_id_ == attempt) self->on_request_head_written(ec);
+      });
 }
 
 template <typename Stream>
@@ -418,13 +423,14 @@ void ClientConnection<Stream>::send_request_body_chunk() {
     return continue_request_body();
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(upstream_->socket, request_body_.buffers(),
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      if (self->phase_ == Phase::Closed) return;
-                      if (ec) return self->upstream_failed("send failed", false, ec);
-                      self->consume(self->request_body_.consumed());
-                      self->continue_request_body();
-                    });
+  asio::async_write(
+      upstream_->socket, request_body_.buffers(),
+      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
+        if (self->phase_ == Phase::Closed || self->attempt_id_ != attempt) return;
+        if (ec) return self->upstream_failed("send failed", false, ec);
+        self->consume(self->request_body_.consumed());
+        self->continue_request_body();
+      });
 }
 
 // ---- response ----------------------------------------------------------------------------
@@ -676,6 +682,9 @@ void ClientConnection<Stream>::finish_exchange() {
 
 template <typename Stream>
 void ClientConnection<Stream>::release_upstream(bool reusable) {
+  // Completions of this attempt's connect and writes still in flight must not act on the next
+  // attempt (a read can fail while the request is still being written).
+  ++attempt_id_;
   if (!upstream_) return;
   auto up = std::move(upstream_);
   up->owner.reset();

@@ -126,6 +126,7 @@ class ClientConnection final : public TimedConnection,
   std::array<uint32_t, kMaxTries> tried_{};  // endpoint indices tried by this request, in order
   size_t tried_count_ = 0;
   bool new_connection_retry_used_ = false;  // a stale pooled connection was replaced once
+  uint32_t attempt_id_ = 0;                 // bumped when an upstream connection is released
   const Endpoint* endpoint_ = nullptr;
   std::string upstream_name_;  // cluster name for the log
   std::string upstream_addr_;  // endpoint for the log
