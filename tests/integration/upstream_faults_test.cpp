@@ -129,7 +129,8 @@ TEST_F(UpstreamFaultsTest, ResetMidResponseClosesTheClientConnectionWithoutRetry
   const size_t body = got.bytes.size() - head_end - 4;
   EXPECT_GT(body, 0u) << "part of the body reached the client before the reset";
   EXPECT_LT(body, 1048576u);
-  EXPECT_EQ(got.bytes.find("502"), std::string::npos) << "no error page after a started response";
+  EXPECT_EQ(got.bytes.find("HTTP/1.1 502"), std::string::npos)
+      << "no error page after a started response";
   // Never retried: one pod got the request, the other nothing.
   EXPECT_EQ(stats(*pods[0]).requests + stats(*pods[1]).requests, 1u);
   EXPECT_TRUE(await_log(error_line(R"(127\.[0-9.]+:)" + std::to_string(pods[0]->port), "reset",
