@@ -228,6 +228,34 @@ const std::vector<Flag>& flags() {
        [](Options& o, std::string_view v) {
          return set_duration(o.proxy.upstream_keepalive_timeout, v);
        }},
+      {"proxy-next-upstream-tries", "N",
+       "Endpoints a request may be tried on after failures (1-8, default 3).",
+       [](Options& o, std::string_view v) {
+         auto n = parse_unsigned(v);
+         if (!n || *n == 0 || *n > 8) return false;
+         o.proxy.proxy_next_upstream_tries = static_cast<uint32_t>(*n);
+         return true;
+       }},
+      {"upstream-max-fails", "N",
+       "Consecutive connect failures that eject an endpoint (default 3; 0 = never eject).",
+       [](Options& o, std::string_view v) {
+         auto n = parse_unsigned(v);
+         if (!n || *n > 1000000) return false;
+         o.proxy.outlier.max_fails = static_cast<uint32_t>(*n);
+         return true;
+       }},
+      {"upstream-fail-timeout", "DURATION",
+       "First ejection of a failing endpoint; doubles per ejection in a row (default 10s).",
+       [](Options& o, std::string_view v) {
+         return set_duration(o.proxy.outlier.fail_timeout, v) &&
+                o.proxy.outlier.fail_timeout.count() > 0;
+       }},
+      {"upstream-max-fail-timeout", "DURATION",
+       "Longest ejection of a failing endpoint (default 5m).",
+       [](Options& o, std::string_view v) {
+         return set_duration(o.proxy.outlier.max_fail_timeout, v) &&
+                o.proxy.outlier.max_fail_timeout.count() > 0;
+       }},
       {"websocket-idle-timeout", "DURATION",
        "Close a WebSocket tunnel idle in both directions this long (default 3600s).",
        [](Options& o, std::string_view v) {

@@ -171,7 +171,8 @@ void ClientConnection<Stream>::handle_request() {
   const ProxyOptions& o = worker_.options();
   request_start_ = std::chrono::steady_clock::now();
   ++requests_;
-  attempts_ = 0;
+  tried_count_ = 0;
+  new_connection_retry_used_ = false;
   reused_upstream_ = false;
   request_body_started_ = false;
   sent_continue_ = false;
@@ -239,7 +240,6 @@ void ClientConnection<Stream>::handle_request() {
   upstream_name_ = cluster.name;
   if (cluster.endpoints.empty() && cluster.external_name.empty())
     return respond_local(503, request_has_body_);
-  endpoint_index_ = worker_.next_round_robin(cluster_);
 
   request_body_.reset(request_.framing, request_.content_length,
                       request_.framing == BodyFraming::Chunked);
@@ -258,13 +258,22 @@ void ClientConnection<Stream>::handle_request() {
 template <typename Stream>
 void ClientConnection<Stream>::pick_endpoint_and_connect() {
   phase_ = Phase::Upstream;
-  ++attempts_;
   upstream_eof_ = false;
   upstream_error_ = {};
+  awaiting_upstream_body_ = false;
+  new_connection_retry_used_ = false;
   upstream_start_ = std::chrono::steady_clock::now();
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
-  if (!cluster.external_name.empty()) return connect_external(cluster);
-  const Endpoint& endpoint = cluster.endpoints[endpoint_index_ % cluster.endpoints.size()];
+  if (!cluster.external_name.empty()) {
+    tried_[tried_count_++] = 0;
+    return connect_external(cluster);
+  }
+  // Round robin, skipping endpoints passive health has ejected and those this request tried.
+  const size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
+  if (index == OutlierDetector::kNone)
+    return respond_local(502, request_has_body_ && !request_body_.done());
+  tried_[tried_count_++] = static_cast<uint32_t>(index);
+  const Endpoint& endpoint = cluster.endpoints[index];
   endpoint_ = &endpoint;
   upstream_addr_ = endpoint.text;
   if (auto pooled = worker_.pool().take(endpoint.text)) {
@@ -279,11 +288,15 @@ void ClientConnection<Stream>::pick_endpoint_and_connect() {
 template <typename Stream>
 void ClientConnection<Stream>::connect_to(const Endpoint& endpoint) {
   reused_upstream_ = false;
+  upstream_eof_ = false;
+  upstream_error_ = {};
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
   set_deadline(worker_.options().proxy_connect_timeout);
   upstream_->socket.async_connect(
       to_tcp_endpoint(endpoint),
-      [self = this->shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec) {
+        if (self->attempt_id_ == attempt) self->on_connected(ec);
+      });
 }
 
 template <typename Stream>
@@ -292,25 +305,30 @@ void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
   upstream_addr_ = key;
   endpoint_ = nullptr;
-  if (auto pooled = worker_.pool().take(key)) {
+  if (auto pooled = worker_.pool().take(key); pooled && !new_connection_retry_used_) {
     upstream_ = std::move(pooled);
     upstream_->owner = this->shared_from_this();
     reused_upstream_ = true;
     return send_request_head();
   }
   reused_upstream_ = false;
+  upstream_eof_ = false;
+  upstream_error_ = {};
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
   set_deadline(worker_.options().proxy_connect_timeout);
   auto resolver = std::make_shared<tcp::resolver>(worker_.io());
-  resolver->async_resolve(
-      cluster.external_name, std::to_string(cluster.external_port),
-      [self = this->shared_from_this(), resolver](const error_code& ec,
-                                                  const tcp::resolver::results_type& results) {
-        if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
-        asio::async_connect(
-            self->upstream_->socket, results,
-            [self](const error_code& ec2, const tcp::endpoint&) { self->on_connected(ec2); });
-      });
+  resolver->async_resolve(cluster.external_name, std::to_string(cluster.external_port),
+                          [self = this->shared_from_this(), resolver, attempt = attempt_id_](
+                              const error_code& ec, const tcp::resolver::results_type& results) {
+                            if (self->attempt_id_ != attempt) return;
+                            if (ec || !self->upstream_)
+                              return self->on_connected(ec ? ec : asio::error::not_found);
+                            asio::async_connect(
+                                self->upstream_->socket, results,
+                                [self, attempt](const error_code& ec2, const tcp::endpoint&) {
+                                  if (self->attempt_id_ == attempt) self->on_connected(ec2);
+                                });
+                          });
 }
 
 template <typename Stream>
@@ -318,8 +336,10 @@ void ClientConnection<Stream>::on_connected(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
   if (ec) {
     worker_.metrics().upstream_connect_errors.add();
-    return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
+    if (endpoint_ != nullptr) worker_.upstream_connect_failed(endpoint_->text);
+    return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true, ec);
   }
+  if (endpoint_ != nullptr) worker_.upstream_connected(endpoint_->text);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
   upstream_->owner = this->shared_from_this();
@@ -344,16 +364,17 @@ void ClientConnection<Stream>::send_request_head() {
     request_body_.prepare(nullptr, 0);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(upstream_->socket, write_buffers_,
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      self->on_request_head_written(ec);
-                    });
+  asio::async_write(
+      upstream_->socket, write_buffers_,
+      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
+        if (self->attempt_id_ == attempt) self->on_request_head_written(ec);
+      });
 }
 
 template <typename Stream>
 void ClientConnection<Stream>::on_request_head_written(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
-  if (ec) return upstream_failed(timed_out_ ? "send timeout" : "send failed", false);
+  if (ec) return upstream_failed(timed_out_ ? "send timeout" : "send failed", false, ec);
   if (request_body_.consumed() > 0) {
     request_body_started_ = true;
     consume(request_body_.consumed());
@@ -416,13 +437,14 @@ void ClientConnection<Stream>::send_request_body_chunk() {
     return continue_request_body();
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(upstream_->socket, request_body_.buffers(),
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      if (self->phase_ == Phase::Closed) return;
-                      if (ec) return self->upstream_failed("send failed", false);
-                      self->consume(self->request_body_.consumed());
-                      self->continue_request_body();
-                    });
+  asio::async_write(
+      upstream_->socket, request_body_.buffers(),
+      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
+        if (self->phase_ == Phase::Closed || self->attempt_id_ != attempt) return;
+        if (ec) return self->upstream_failed("send failed", false, ec);
+        self->consume(self->request_body_.consumed());
+        self->continue_request_body();
+      });
 }
 
 // ---- response ----------------------------------------------------------------------------
@@ -448,16 +470,14 @@ void ClientConnection<Stream>::on_upstream_read(const error_code& ec, size_t n) 
     return tunnel_upstream_to_client();
   }
   if (phase_ == Phase::Respond) {
-    if (ec && ec != asio::error::eof) {
-      release_upstream(false);
-      return close();
-    }
+    if (ec && ec != asio::error::eof)
+      return upstream_failed_mid_response("upstream connection failed mid-response", ec);
     return forward_response_body();
   }
   // Bytes or EOF that arrive while the request is still being sent wait in the upstream buffer.
   if (phase_ != Phase::Upstream || !request_body_.done()) return;
   if (n > 0 || upstream_->available() > 0) return on_response_head();
-  upstream_failed(timed_out_ ? "read timeout" : "upstream closed", false);
+  upstream_failed(timed_out_ ? "read timeout" : "upstream closed before responding", false, ec);
 }
 
 template <typename Stream>
@@ -528,10 +548,8 @@ void ClientConnection<Stream>::on_response_head() {
   upstream_->consume(response_.head_size);
   write_buffers_.clear();
   write_buffers_.emplace_back(response_head_out_.data(), response_head_out_.size());
-  if (!response_body_.prepare(upstream_->data(), upstream_->available())) {
-    release_upstream(false);
-    return close();
-  }
+  if (!response_body_.prepare(upstream_->data(), upstream_->available()))
+    return upstream_failed_mid_response(response_body_.error());
   for (const auto& b : response_body_.buffers()) write_buffers_.push_back(b);
   set_deadline(worker_.options().proxy_send_timeout);
   asio::async_write(stream_, write_buffers_,
@@ -542,22 +560,21 @@ void ClientConnection<Stream>::on_response_head() {
 
 template <typename Stream>
 void ClientConnection<Stream>::forward_response_body() {
-  if (!response_body_.prepare(upstream_->data(), upstream_->available())) {
-    release_upstream(false);
-    return close();
-  }
+  awaiting_upstream_body_ = false;
+  if (!response_body_.prepare(upstream_->data(), upstream_->available()))
+    return upstream_failed_mid_response(response_body_.error());
   if (response_body_.buffers().empty()) {
     if (response_body_.done()) return finish_exchange();
     if (upstream_eof_ || upstream_error_) {
       if (response_.framing != BodyFraming::UntilClose) {
         // The upstream closed before the body it announced was complete: the client can only
         // learn that from a closed connection.
-        release_upstream(false);
-        return close();
+        return upstream_failed_mid_response("upstream closed mid-response", upstream_error_);
       }
       response_body_.finish_at_eof();
       if (response_body_.buffers().empty()) return finish_exchange();
     } else {
+      awaiting_upstream_body_ = true;
       set_deadline(worker_.options().proxy_read_timeout);
       return upstream_->ensure_read();
     }
@@ -590,8 +607,7 @@ void ClientConnection<Stream>::on_response_written(const error_code& ec) {
       }
       return finish_exchange();
     }
-    release_upstream(false);
-    return close();
+    return upstream_failed_mid_response("upstream closed mid-response", upstream_error_);
   }
   forward_response_body();
 }
@@ -680,6 +696,9 @@ void ClientConnection<Stream>::finish_exchange() {
 
 template <typename Stream>
 void ClientConnection<Stream>::release_upstream(bool reusable) {
+  // Completions of this attempt's connect and writes still in flight must not act on the next
+  // attempt (a read can fail while the request is still being written).
+  ++attempt_id_;
   if (!upstream_) return;
   auto up = std::move(upstream_);
   up->owner.reset();
@@ -694,40 +713,73 @@ void ClientConnection<Stream>::release_upstream(bool reusable) {
 // ---- failures ------------------------------------------------------------------------------
 
 template <typename Stream>
-void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_phase) {
-  bool timed_out = timed_out_;
+void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_phase,
+                                               const error_code& ec) {
+  const bool timed_out = timed_out_;
   timed_out_ = false;
-  bool was_reused = reused_upstream_;
+  const bool was_reused = reused_upstream_;
   release_upstream(false);
-  if (response_started_) return close();
+  if (response_started_) return upstream_failed_mid_response(why, ec);
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
-  size_t endpoints = cluster.endpoints.size();
-  // A pooled connection the endpoint had already closed: the request never reached it when
-  // nothing came back, but only a request without side effects may be sent again.
-  bool stale_pooled = was_reused && !timed_out && request_.idempotent && !request_has_body_;
-  // A failed connect sent nothing, so another endpoint may take any request; after that only
-  // idempotent requests whose body we still hold are retried.
-  bool another_endpoint = endpoints > 1 && attempts_ < 2 &&
-                          (connect_phase || (request_.idempotent && !request_body_started_ &&
-                                             !request_has_body_ && !timed_out));
-  if ((stale_pooled && attempts_ < 3) || (another_endpoint && !request_body_started_))
+  // Nothing of the request body has left the client buffer yet, so the request can be sent again.
+  const bool body_intact = !request_body_started_;
+  // A pooled connection the endpoint had already closed (EOF or reset, no response byte, no
+  // timeout): the request most likely never reached the pod, but only a request without side
+  // effects may be sent again. Once, on a new connection to the same endpoint.
+  if (was_reused && !connect_phase && !timed_out && request_.idempotent && body_intact &&
+      !new_connection_retry_used_) {
+    log_upstream_error(why, ec, "retry-new-connection");
     worker_.metrics().upstream_retries.add();
-  if (stale_pooled && attempts_ < 3) {
+    new_connection_retry_used_ = true;
     request_body_.reset(request_.framing, request_.content_length,
                         request_.framing == BodyFraming::Chunked);
-    ++attempts_;
     if (!cluster.external_name.empty()) return connect_external(cluster);
-    return connect_to(cluster.endpoints[endpoint_index_ % endpoints]);
+    return connect_to(*endpoint_);
   }
-  if (another_endpoint && !request_body_started_) {
-    ++endpoint_index_;
+  // Another endpoint: after a failed connect nothing was sent, so any method; otherwise only
+  // idempotent requests, and never after a timeout (the pod may still be working on it).
+  const size_t max_tries = std::min<size_t>(worker_.options().proxy_next_upstream_tries, kMaxTries);
+  if (body_intact && (connect_phase || (request_.idempotent && !timed_out)) &&
+      tried_count_ < max_tries && tried_count_ < cluster.endpoints.size()) {
+    log_upstream_error(why, ec, "retry");
+    worker_.metrics().upstream_retries.add();
     request_body_.reset(request_.framing, request_.content_length,
                         request_.framing == BodyFraming::Chunked);
     return pick_endpoint_and_connect();
   }
-  (void)why;
-  int status = timed_out ? 504 : 502;
-  respond_local(status, request_has_body_ && !request_body_.done());
+  const int status = timed_out ? 504 : 502;
+  log_upstream_error(why, ec, timed_out ? "504" : "502");
+  // A request whose body was fully read leaves the connection usable for the next one; so does
+  // one whose whole Content-Length body is still in our buffer (skipped here).
+  bool close_after = request_has_body_ && !request_body_.done();
+  if (close_after && body_intact && request_.framing == BodyFraming::Length &&
+      buffered() >= request_.content_length) {
+    consume(static_cast<size_t>(request_.content_length));
+    close_after = false;
+  }
+  respond_local(status, close_after);
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::upstream_failed_mid_response(const char* why, const error_code& ec) {
+  // Part of the response reached the client: no error page can follow it and nothing can be
+  // retried. Only a closed connection tells the client the response is incomplete.
+  log_upstream_error(why, ec, "close");
+  release_upstream(false);
+  close();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::log_upstream_error(const char* why, const error_code& ec,
+                                                  std::string_view action) {
+  // The error's own text when it adds something (refused, reset); EOF and our own timeouts are
+  // already said by `why`.
+  if (!ec || ec == asio::error::eof || ec == asio::error::operation_aborted)
+    return proxy::log_upstream_error(upstream_addr_, upstream_name_, why, action);
+  std::string reason(why);
+  reason.append(": ");
+  reason.append(ec.message());
+  proxy::log_upstream_error(upstream_addr_, upstream_name_, reason, action);
 }
 
 template <typename Stream>
@@ -829,6 +881,8 @@ void ClientConnection<Stream>::on_deadline() {
     upstream_->close();
     return;
   }
+  if (phase_ == Phase::Respond && awaiting_upstream_body_ && upstream_)
+    return upstream_failed_mid_response("read timeout mid-response");
   // Client too slow (headers, body, reading our response), idle keep-alive over, or linger
   // done: nothing more will come of this connection.
   if (upstream_) upstream_->close();

@@ -3,6 +3,7 @@
 // response head -> response body -> access log -> next request (or close).
 #pragma once
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <memory>
@@ -72,7 +73,15 @@ class ClientConnection final : public TimedConnection,
   void tunnel_upstream_to_client();
   void on_tunnel_client_written(const boost::system::error_code& ec);
   // Failures.
-  void upstream_failed(const char* why, bool connect_phase);
+  // An upstream attempt failed (why, plus ec's message when it adds something): logged, then
+  // retried (another endpoint, or a new connection when a pooled one was stale), answered
+  // 502/504, or, once the response has started, the client connection is closed.
+  void upstream_failed(const char* why, bool connect_phase,
+                       const boost::system::error_code& ec = {});
+  // The upstream failed after the response head went to the client: logged, both closed.
+  void upstream_failed_mid_response(const char* why, const boost::system::error_code& ec = {});
+  void log_upstream_error(const char* why, const boost::system::error_code& ec,
+                          std::string_view action);
   void reject(int status, const char* why);
   void respond_local(int status, bool close);
   void redirect_to_https();
@@ -117,11 +126,14 @@ class ClientConnection final : public TimedConnection,
   ParsedRequest request_;
   SnapshotRef snapshot_;
   int32_t cluster_ = -1;
-  size_t endpoint_index_ = 0;
+  static constexpr size_t kMaxTries = 8;     // bound of --proxy-next-upstream-tries
+  std::array<uint32_t, kMaxTries> tried_{};  // endpoint indices tried by this request, in order
+  size_t tried_count_ = 0;
+  bool new_connection_retry_used_ = false;  // a stale pooled connection was replaced once
+  uint32_t attempt_id_ = 0;                 // bumped when an upstream connection is released
   const Endpoint* endpoint_ = nullptr;
   std::string upstream_name_;  // cluster name for the log
   std::string upstream_addr_;  // endpoint for the log
-  unsigned attempts_ = 0;
   bool reused_upstream_ = false;
   bool request_has_body_ = false;
   bool head_consumed_ = true;
@@ -132,6 +144,7 @@ class ClientConnection final : public TimedConnection,
   bool hsts_ = false;
   bool tunnel_writing_to_client_ = false;  // this exchange's host wants Strict-Transport-Security
   bool upstream_eof_ = false;
+  bool awaiting_upstream_body_ = false;  // Respond phase: the deadline is the upstream's read
   boost::system::error_code upstream_error_;
   std::shared_ptr<UpstreamConnection> upstream_;
   std::string request_head_out_;

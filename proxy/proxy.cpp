@@ -139,13 +139,14 @@ void Proxy::append_metrics(std::string& out) const {
     uint64_t bytes_in = 0, bytes_out = 0;
   };
   std::map<std::string, Sum> routes;
-  uint64_t total = 0, closed = 0, connect_errors = 0, retries = 0, rejected = 0;
+  uint64_t total = 0, closed = 0, connect_errors = 0, retries = 0, rejected = 0, ejections = 0;
   for (const auto& w : workers_) {
     const WorkerMetrics& m = w->metrics();
     total += m.connections_total.get();
     closed += m.connections_closed.get();
     connect_errors += m.upstream_connect_errors.get();
     retries += m.upstream_retries.get();
+    ejections += m.upstream_ejections.get();
     rejected += m.requests_rejected.get();
     m.for_each_route([&](const RouteMetrics& r) {
       std::string labels = label("namespace", r.ns) + "," + label("ingress", r.ingress) + "," +
@@ -201,6 +202,8 @@ void Proxy::append_metrics(std::string& out) const {
   gauge("strait_upstream_connect_errors_total", "counter", "Failed connects to endpoints.",
         connect_errors);
   gauge("strait_upstream_retries_total", "counter", "Requests sent again to an endpoint.", retries);
+  gauge("strait_upstream_ejections_total", "counter",
+        "Endpoints ejected by passive health (each worker counts its own).", ejections);
   gauge("strait_requests_rejected_total", "counter",
         "Malformed or over-limit requests answered by strait itself.", rejected);
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "proxy/http1_parser.hpp"
+#include "proxy/outlier_detector.hpp"
 
 namespace strait::proxy {
 
@@ -34,6 +35,11 @@ struct ProxyOptions {
   size_t upstream_keepalive_connections = 320;
   // Client keep-alive requests per connection before we close it (nginx keepalive_requests).
   uint32_t keepalive_requests = 1000;
+  // Endpoints one request may be tried on when connecting fails (or, for idempotent requests,
+  // when the endpoint fails before any response byte); ingress-nginx proxy-next-upstream-tries.
+  uint32_t proxy_next_upstream_tries = 3;
+  // Passive health (--upstream-max-fails, --upstream-fail-timeout, --upstream-max-fail-timeout).
+  OutlierOptions outlier;
   bool access_log = true;
   // Client connections one worker holds at most (ingress-nginx max-worker-connections); beyond,
   // new connections get 503 and are closed.

@@ -1,10 +1,13 @@
 #include "proxy/worker.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <cstdio>
 #include <ctime>
 
 #include "proxy/client_connection.hpp"
+#include "strait/log.hpp"
 
 namespace strait::proxy {
 namespace {
@@ -32,6 +35,7 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
       ticker_(io_),
       pool_(options.upstream_keepalive_connections,
             static_cast<uint64_t>(options.upstream_keepalive_timeout.count())),
+      outliers_(options.outlier),
       access_log_(options.access_log),
       rng_(std::random_device{}() ^ (static_cast<uint64_t>(index) << 32)) {
   // Every worker has its own listening socket on the same port; the kernel spreads new
@@ -141,6 +145,7 @@ void Worker::tick() {
     c = next;
   }
   pool_.sweep(now_ms_);
+  outliers_.sweep(now_ms_);
   access_log_.flush();
   if (accept_paused_ && acceptor_.is_open()) {
     accept_paused_ = false;
@@ -205,6 +210,45 @@ uint32_t Worker::next_round_robin(int32_t cluster) {
   auto i = static_cast<size_t>(cluster);
   if (i >= round_robin_.size()) round_robin_.resize(i + 1, index_);
   return round_robin_[i]++;
+}
+
+size_t Worker::choose_endpoint(int32_t cluster_index, const Cluster& cluster, const uint32_t* tried,
+                               size_t tried_count) {
+  const uint64_t cursor =
+      tried_count == 0 ? next_round_robin(cluster_index) : uint64_t{tried[tried_count - 1]} + 1;
+  return outliers_.choose(cluster, cursor, now_ms_, tried, tried_count);
+}
+
+void Worker::upstream_connected(std::string_view endpoint) {
+  outliers_.report_success(endpoint, now_ms_);
+}
+
+void Worker::upstream_connect_failed(std::string_view endpoint) {
+  update_clock();  // ejection times are measured from now, not from the last tick
+  const std::chrono::milliseconds ejected_for = outliers_.report_failure(endpoint, now_ms_);
+  if (ejected_for.count() == 0) return;
+  metrics_.upstream_ejections.add();
+  char line[160];
+  const int n = std::snprintf(
+      line, sizeof line, "upstream endpoint ejected: endpoint=%.*s for=%.3fs worker=%u",
+      static_cast<int>(std::min<size_t>(endpoint.size(), 80)), endpoint.data(),
+      static_cast<double>(ejected_for.count()) / 1000.0, index_);
+  if (n > 0) log_warning(std::string_view(line, std::min(static_cast<size_t>(n), sizeof line - 1)));
+}
+
+void log_upstream_error(std::string_view endpoint, std::string_view service,
+                        std::string_view reason, std::string_view action) {
+  std::string line;
+  line.reserve(96 + endpoint.size() + service.size() + reason.size());
+  line.append("upstream error: endpoint=");
+  line.append(endpoint.empty() ? std::string_view("-") : endpoint);
+  line.append(" service=");
+  line.append(service);
+  line.append(" reason=\"");
+  line.append(reason);
+  line.append("\" action=");
+  line.append(action);
+  log_warning(line);
 }
 
 void Worker::make_request_id(char out[32]) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/outlier_detector.hpp"
 #include "proxy/proxy_options.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker_metrics.hpp"
@@ -72,6 +73,13 @@ class TimedConnection {
   TimedConnection* next = nullptr;
 };
 
+// One line on stderr per failed upstream attempt: "upstream error: endpoint=10.0.0.7:8080
+// service=default/api:80 reason="connect failed: Connection refused" action=retry". action says
+// what followed: retry (another endpoint), retry-new-connection (same endpoint, the pooled
+// connection was stale), 502/504 (answered), close (response already started: client closed).
+void log_upstream_error(std::string_view endpoint, std::string_view service,
+                        std::string_view reason, std::string_view action);
+
 class Worker {
  public:
   // tls_context: the context HTTPS connections start from (its ClientHello callback switches
@@ -103,6 +111,18 @@ class Worker {
   unsigned index() const { return index_; }
   // Round-robin position for a cluster of the current snapshot.
   uint32_t next_round_robin(int32_t cluster);
+  // Endpoint choice with passive health, for HTTP/1 exchanges and HTTP/2 streams alike: the
+  // index into cluster.endpoints for a request's next attempt. With no endpoint tried yet it
+  // takes the cluster's next round-robin position; a retry starts after the last endpoint tried.
+  // Ejected endpoints are skipped unless nothing else is left; OutlierDetector::kNone once every
+  // endpoint was tried.
+  size_t choose_endpoint(int32_t cluster_index, const Cluster& cluster, const uint32_t* tried,
+                         size_t tried_count);
+  // The outcome of a connect to an endpoint (its text), for passive health. A failure may eject
+  // the endpoint: counted in strait_upstream_ejections_total and logged.
+  void upstream_connected(std::string_view endpoint);
+  void upstream_connect_failed(std::string_view endpoint);
+  const OutlierDetector& outliers() const { return outliers_; }
   // 32 hex characters, like ingress-nginx's $req_id.
   void make_request_id(char out[32]);
   std::string_view http_date();  // cached per second
@@ -129,6 +149,7 @@ class Worker {
   SnapshotRef current_;
   std::vector<uint32_t> round_robin_;
   UpstreamPool pool_;
+  OutlierDetector outliers_;
   AccessLog access_log_;
   WorkerMetrics metrics_;
   std::mt19937_64 rng_;

@@ -37,7 +37,8 @@ class WorkerMetrics {
   Counter connections_closed;  // active = total - closed
   Counter upstream_connect_errors;
   Counter upstream_retries;
-  Counter requests_rejected;  // malformed or over a limit (4xx answered by strait)
+  Counter upstream_ejections;  // endpoints ejected by passive health (outlier_detector.hpp)
+  Counter requests_rejected;   // malformed or over a limit (4xx answered by strait)
 
  private:
   mutable std::mutex mutex_;

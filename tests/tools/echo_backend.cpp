@@ -13,6 +13,10 @@
 //   /status/CODE          that status (200..599) with a small text body
 //   /delay/MS             waits MS milliseconds, then answers like any other path
 //   /close                answers, with Connection: close, and closes the connection
+//   /fault/MODE           misbehaves as MODE (below) for this request
+//   /__control/fault/MODE every later request (but /__stats and /__control) misbehaves as MODE;
+//                         MODE "none" restores normal answers (--fault MODE sets it at start)
+//   /__control/graceful   SIGTERM then stops like a pod's server would (see --graceful-stop)
 //   /__stats              {"requests":N,"bytes_received":N,"connections":N}: request heads
 //   received,
 //                         request body bytes received and connections accepted so far, not counting
@@ -24,14 +28,29 @@
 // A request header "X-Echo-Response-Header: Name: Value" (repeatable) adds "Name: Value" to the
 // response; a Date, Content-Type or Server given that way replaces the default one (the server
 // sends no Server header by default), which lets tests check what a proxy does with response
-// headers. Strings are JSON-escaped; bytes >= 0x80 are written as \u00XX so the output is always
+// headers.
+//
+// Fault modes, to play a failing pod (each reads the whole request first):
+//   garbage         answers bytes that are not HTTP, then keeps the connection open
+//   reset           resets the connection (RST) without answering
+//   reset-mid-body  sends a 200 head announcing 1 MiB and 64 KiB of it, then resets
+//   stall           never answers; holds the connection until the client closes it
+//   big-head        a 200 whose head is 80 KiB (40 fields of 2000 bytes)
+// With --graceful-stop (or after /__control/graceful), SIGTERM stops accepting (the listeners
+// close: new connections are refused), closes idle keep-alive connections, lets requests in
+// progress finish (answered with Connection: close) and exits once none is left (30 s at most).
+// Without it, SIGTERM exits at once.
+//
+// Strings are JSON-escaped; bytes >= 0x80 are written as \u00XX so the output is always
 // valid JSON.
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -47,9 +66,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,6 +80,35 @@ std::atomic<uint64_t> g_requests{0};
 std::atomic<uint64_t> g_bytes_received{0};
 std::atomic<uint64_t> g_connections{0};
 std::string g_name = "echo";
+
+enum class Fault : int { None, Garbage, Reset, ResetMidBody, Stall, BigHead, Unknown };
+std::atomic<int> g_fault{static_cast<int>(Fault::None)};
+std::atomic<bool> g_graceful_stop{false};
+std::atomic<bool> g_draining{false};
+
+Fault parse_fault(std::string_view name) {
+  if (name == "none") return Fault::None;
+  if (name == "garbage") return Fault::Garbage;
+  if (name == "reset") return Fault::Reset;
+  if (name == "reset-mid-body") return Fault::ResetMidBody;
+  if (name == "stall") return Fault::Stall;
+  if (name == "big-head") return Fault::BigHead;
+  return Fault::Unknown;
+}
+
+// Open connections and whether each waits for a request (idle), for the graceful stop.
+std::mutex g_open_mutex;
+std::unordered_map<int, bool> g_open;  // fd -> idle
+
+size_t open_connections() {
+  std::lock_guard lock(g_open_mutex);
+  return g_open.size();
+}
+
+void set_idle(int fd, bool idle) {
+  std::lock_guard lock(g_open_mutex);
+  g_open[fd] = idle;
+}
 
 constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kBufferSize = 2 * kMaxHead;
@@ -232,13 +282,23 @@ struct Request {
 class Connection {
  public:
   Connection(int fd, std::string local, std::string peer)
-      : fd_(fd), local_(std::move(local)), peer_(std::move(peer)), buf_(kBufferSize) {}
-  ~Connection() { ::close(fd_); }
+      : fd_(fd), local_(std::move(local)), peer_(std::move(peer)), buf_(kBufferSize) {
+    set_idle(fd_, true);
+  }
+  ~Connection() {
+    {
+      std::lock_guard lock(g_open_mutex);
+      g_open.erase(fd_);
+    }
+    ::close(fd_);
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   void serve() {
-    while (serve_one()) {
+    // A draining server answers what it has started and then closes (as Go's Shutdown does).
+    while (serve_one() && !g_draining.load()) {
+      if (buffered().empty()) set_idle(fd_, true);
     }
   }
 
@@ -257,7 +317,7 @@ class Connection {
       send_simple(400, "bad request\n", false);
       return false;
     }
-    const bool stats = req.path() == "/__stats";
+    const bool stats = req.path() == "/__stats" || req.path().starts_with("/__control/");
     if (!stats) g_requests.fetch_add(1, std::memory_order_relaxed);
     if (const std::string* upgrade = req.header("Upgrade");
         upgrade && has_token(*upgrade, "websocket")) {
@@ -314,7 +374,70 @@ class Connection {
     };
     const bool body_ok = chunked ? read_chunked(on_body) : read_exact(content_length, on_body);
     if (!body_ok) return false;
+    if (g_draining.load()) keep_alive = false;
+    Fault fault = stats ? Fault::None : static_cast<Fault>(g_fault.load());
+    if (req.path().starts_with("/fault/")) fault = parse_fault(req.path().substr(7));
+    if (fault != Fault::None) return misbehave(fault);
     return respond(req, keep_alive, body_bytes, fnv);
+  }
+
+  // Plays a failing pod; false: the connection ends.
+  bool misbehave(Fault fault) {
+    switch (fault) {
+      case Fault::Garbage:
+        send_all("SSH-2.0-OpenSSH_9.2p1 this is not HTTP\r\n\r\n");
+        wait_for_peer_close();
+        return false;
+      case Fault::Reset:
+        reset();
+        return false;
+      case Fault::ResetMidBody: {
+        std::string head = response_head(200, "application/octet-stream", {}, true);
+        head += "Content-Length: 1048576\r\n\r\n";
+        if (!send_all(head) || !send_all(std::string_view(pattern_block().data(), 65536)))
+          return false;
+        // Reset only once the peer has acknowledged those bytes, so it has something to
+        // forward before it learns of the reset (bounded: 2 s).
+        for (int i = 0; i < 400; ++i) {
+          int unacked = 0;
+          if (::ioctl(fd_, SIOCOUTQ, &unacked) != 0 || unacked == 0) break;
+          ::poll(nullptr, 0, 5);
+        }
+        reset();
+        return false;
+      }
+      case Fault::Stall:
+        wait_for_peer_close();
+        return false;
+      case Fault::BigHead: {
+        std::string head = response_head(200, "text/plain", {}, true);
+        for (int i = 0; i < 40; ++i)
+          head += "X-Big-" + std::to_string(i) + ": " + std::string(2000, 'b') + "\r\n";
+        head += "Content-Length: 3\r\n\r\nbig";
+        send_all(head);
+        return true;
+      }
+      case Fault::None:
+        return true;
+      case Fault::Unknown:
+        break;
+    }
+    send_simple(400, "unknown fault\n", false);
+    return false;
+  }
+
+  // SO_LINGER 0: close() sends RST instead of FIN.
+  void reset() {
+    linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+
+  void wait_for_peer_close() {
+    char sink[4096];
+    while (true) {
+      const ssize_t n = ::recv(fd_, sink, sizeof sink, 0);
+      if (n == 0 || (n < 0 && errno != EINTR)) return;
+    }
   }
 
   // A WebSocket handshake: 101, then every byte that arrives is sent back as it is (a byte
@@ -347,10 +470,23 @@ class Connection {
       extra.emplace_back(std::string(trim(std::string_view(v).substr(0, colon))),
                          std::string(trim(std::string_view(v).substr(colon + 1))));
     }
+    if (path.starts_with("/__control/fault/")) {
+      const Fault f = parse_fault(path.substr(17));
+      if (f == Fault::Unknown)
+        return send_response(400, "text/plain", "unknown fault\n", extra, keep_alive, head_only) &&
+               keep_alive;
+      g_fault = static_cast<int>(f);
+      return send_response(200, "text/plain", "ok\n", extra, keep_alive, head_only) && keep_alive;
+    }
+    if (path == "/__control/graceful") {
+      g_graceful_stop = true;
+      return send_response(200, "text/plain", "ok\n", extra, keep_alive, head_only) && keep_alive;
+    }
     if (path == "/__stats") {
       std::string body = "{\"requests\":" + std::to_string(g_requests.load()) +
                          ",\"bytes_received\":" + std::to_string(g_bytes_received.load()) +
-                         ",\"connections\":" + std::to_string(g_connections.load()) + "}";
+                         ",\"connections\":" + std::to_string(g_connections.load()) +
+                         ",\"open_connections\":" + std::to_string(open_connections()) + "}";
       return send_response(200, "application/json", body, extra, keep_alive, head_only) &&
              keep_alive;
     }
@@ -547,6 +683,7 @@ class Connection {
       if (data.size() >= kMaxHead) return 431;
       const bool had_bytes = !data.empty();
       if (!fill()) return had_bytes ? 400 : 0;
+      if (!had_bytes) set_idle(fd_, false);
     }
   }
 
@@ -669,6 +806,7 @@ void accept_loop(int listen_fd, std::string local) {
         ::poll(nullptr, 0, 10);  // out of descriptors: give other connections time to end
         continue;
       }
+      if (g_draining.load()) return;  // the listener was shut down by the graceful stop
       std::fprintf(stderr, "echo_backend: accept on %s: %s\n", local.c_str(), std::strerror(errno));
       return;
     }
@@ -686,7 +824,9 @@ void accept_loop(int listen_fd, std::string local) {
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "echo_backend: %s\n", message.c_str());
-  std::fprintf(stderr, "usage: echo_backend --listen ADDR:PORT [--listen ...] [--name NAME]\n");
+  std::fprintf(stderr,
+               "usage: echo_backend --listen ADDR:PORT [--listen ...] [--name NAME] "
+               "[--fault MODE] [--graceful-stop]\n");
   std::exit(2);
 }
 
@@ -730,16 +870,27 @@ int main(int argc, char** argv) {
       arg.resize(eq);
     }
     if (arg == "--help" || arg == "-h") {
-      std::printf("usage: echo_backend --listen ADDR:PORT [--listen ...] [--name NAME]\n");
+      std::printf(
+          "usage: echo_backend --listen ADDR:PORT [--listen ...] [--name NAME] [--fault MODE] "
+          "[--graceful-stop]\n");
       return 0;
     }
-    if (arg != "--listen" && arg != "--name") usage_error("unknown flag " + arg);
+    if (arg == "--graceful-stop") {
+      g_graceful_stop = true;
+      continue;
+    }
+    if (arg != "--listen" && arg != "--name" && arg != "--fault")
+      usage_error("unknown flag " + arg);
     if (!inline_value) {
       if (i + 1 >= argc) usage_error(arg + " needs a value");
       value = argv[++i];
     }
     if (arg == "--listen") {
       listens.push_back(value);
+    } else if (arg == "--fault") {
+      const Fault f = parse_fault(value);
+      if (f == Fault::Unknown) usage_error("unknown fault " + value);
+      g_fault = static_cast<int>(f);
     } else {
       g_name = value;
     }
@@ -754,15 +905,33 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  std::vector<int> listeners;
   for (const std::string& spec : listens) {
     std::string bound;
     const int fd = open_listener(spec, bound);
+    listeners.push_back(fd);
     std::printf("listening %s\n", bound.c_str());
     std::fflush(stdout);
     std::thread(accept_loop, fd, bound).detach();
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  if (g_graceful_stop.load()) {
+    // As a pod's server does on SIGTERM: no new connections, idle keep-alive connections
+    // closed, requests in progress answered (with Connection: close), then exit.
+    g_draining = true;
+    for (const int fd : listeners) ::shutdown(fd, SHUT_RDWR);  // wakes accept(); refuses SYNs
+    for (const int fd : listeners) ::close(fd);
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard lock(g_open_mutex);
+        for (const auto& [fd, idle] : g_open)
+          if (idle) ::shutdown(fd, SHUT_RDWR);
+        if (g_open.empty()) break;
+      }
+      ::poll(nullptr, 0, 10);
+    }
+  }
   std::fflush(stdout);
   std::fflush(stderr);
   // Connection threads are detached and may be mid-request: leave without running destructors.
