@@ -130,7 +130,6 @@ void Http2Stream::handle_request() {
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
   upstream_name_ = cluster.name;
   if (cluster.endpoints.empty() && cluster.external_name.empty()) return respond_local(503);
-  endpoint_index_ = worker_.next_round_robin(cluster_);
   if (cluster.protocol == UpstreamProtocol::H2c && cluster.external_name.empty())
     return forward_h2c();
 
@@ -193,7 +192,13 @@ void Http2Stream::pick_endpoint_and_connect() {
   upstream_start_ = std::chrono::steady_clock::now();
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
   if (!cluster.external_name.empty()) return connect_external(cluster);
-  const Endpoint& endpoint = cluster.endpoints[endpoint_index_ % cluster.endpoints.size()];
+  // The same choice HTTP/1 exchanges make: round-robin, ejected endpoints skipped, a retry goes
+  // to an endpoint not tried yet.
+  size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
+  if (index == OutlierDetector::kNone) return respond_local(502);
+  if (tried_count_ < tried_.size()) tried_[tried_count_++] = static_cast<uint32_t>(index);
+  endpoint_index_ = index;
+  const Endpoint& endpoint = cluster.endpoints[index];
   upstream_addr_ = endpoint.text;
   if (auto pooled = worker_.pool().take(endpoint.text)) {
     upstream_ = std::move(pooled);
@@ -239,10 +244,13 @@ void Http2Stream::connect_external(const Cluster& cluster) {
 
 void Http2Stream::on_connected(const error_code& ec) {
   if (phase_ != Phase::Upstream || !upstream_) return;
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
   if (ec) {
     worker_.metrics().upstream_connect_errors.add();
+    if (cluster.external_name.empty()) worker_.upstream_connect_failed(upstream_addr_);
     return upstream_failed(timed_out_ ? "connect timeout" : "connect failed", true);
   }
+  if (cluster.external_name.empty()) worker_.upstream_connected(upstream_addr_);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
   upstream_->owner = shared_from_this();
@@ -511,7 +519,7 @@ void Http2Stream::upstream_failed(const char* why, bool connect_phase) {
   bool bodiless = request_.framing == BodyFraming::None;
   bool stale_pooled = was_reused && !timed_out && request_.idempotent && bodiless;
   bool another_endpoint =
-      endpoints > 1 && attempts_ < 2 &&
+      endpoints > 1 && tried_count_ < worker_.options().proxy_next_upstream_tries &&
       (connect_phase || (request_.idempotent && bodiless && !body_started_ && !timed_out));
   if ((stale_pooled && attempts_ < 3) || (another_endpoint && !body_started_)) {
     worker_.metrics().upstream_retries.add();
@@ -523,10 +531,7 @@ void Http2Stream::upstream_failed(const char* why, bool connect_phase) {
     if (!cluster.external_name.empty()) return connect_external(cluster);
     return connect_to(cluster.endpoints[endpoint_index_ % endpoints]);
   }
-  if (another_endpoint && !body_started_) {
-    ++endpoint_index_;
-    return pick_endpoint_and_connect();
-  }
+  if (another_endpoint && !body_started_) return pick_endpoint_and_connect();
   respond_local(timed_out ? 504 : 502);
 }
 
@@ -743,7 +748,10 @@ class H2FieldCollector final : public FieldSink {
 
 void Http2Stream::forward_h2c() {
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
-  const Endpoint& endpoint = cluster.endpoints[endpoint_index_ % cluster.endpoints.size()];
+  size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
+  if (index == OutlierDetector::kNone) return respond_local(502);
+  if (tried_count_ < tried_.size()) tried_[tried_count_++] = static_cast<uint32_t>(index);
+  const Endpoint& endpoint = cluster.endpoints[index];
   upstream_addr_ = endpoint.text;
   upstream_start_ = std::chrono::steady_clock::now();
   ++attempts_;
@@ -847,8 +855,16 @@ void Http2Stream::upstream_closed(uint32_t error_code, bool connect_failed) {
   forwarding_ = false;  // request bytes still arriving have nowhere to go
   if (phase_ == Phase::Done || closed_ || connection_->closed()) return;
   if (!response_started_) {
+    const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+    // The connection never came up, so nothing was sent: another endpoint may take the call.
+    if (connect_failed && cluster.endpoints.size() > 1 &&
+        tried_count_ < worker_.options().proxy_next_upstream_tries) {
+      worker_.metrics().upstream_retries.add();
+      h2_session_.reset();
+      h2_upstream_ended_ = false;
+      return forward_h2c();
+    }
     forwarding_ = false;
-    if (connect_failed) worker_.metrics().upstream_connect_errors.add();
     return respond_local(502);
   }
   if (error_code != NGHTTP2_NO_ERROR) return reset_stream(NGHTTP2_INTERNAL_ERROR);

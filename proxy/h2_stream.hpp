@@ -5,6 +5,7 @@
 // instead of filling strait's memory.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -93,6 +94,8 @@ class Http2Stream final : public UpstreamOwner,
   std::string upstream_addr_;
   int32_t cluster_ = -1;
   size_t endpoint_index_ = 0;
+  std::array<uint32_t, 8> tried_{};  // endpoints this request was sent to (retries go elsewhere)
+  size_t tried_count_ = 0;
   unsigned attempts_ = 0;
   bool reused_upstream_ = false;
   bool hsts_ = false;

@@ -121,8 +121,10 @@ void Http2UpstreamSession::connect(const boost::asio::ip::tcp::endpoint& endpoin
     if (self->closed_) return;
     if (ec) {
       self->worker_.metrics().upstream_connect_errors.add();
+      self->worker_.upstream_connect_failed(self->key_);  // passive health, as for HTTP/1
       return self->close(true);
     }
+    self->worker_.upstream_connected(self->key_);
     error_code ignored;
     self->socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     self->connected_ = true;
