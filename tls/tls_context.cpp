@@ -1,6 +1,7 @@
 #include "tls/tls_context.hpp"
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -124,7 +125,12 @@ PemPair make_self_signed(const std::string& common_name) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   if (key == nullptr) throw std::runtime_error("cannot generate a key: " + openssl_error());
   X509* cert = X509_new();
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  // A random 127-bit serial (CA/Browser Forum: at least 64 bits of entropy; testssl.sh flags less).
+  BIGNUM* serial = BN_new();
+  if (serial == nullptr || BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+      BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) == nullptr)
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  BN_free(serial);
   X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert), 365L * 24 * 3600);
   X509_set_version(cert, 2);
