@@ -39,11 +39,12 @@ PemPair make_self_signed(const std::string& common_name);
 
 // The keys that encrypt session tickets, rotated as nginx does with several ssl_session_ticket_key
 // files: time is cut into periods of `rotation`, each period has its own random key (RAND_bytes,
-// made when the period's first ticket is issued), the current period's key encrypts, and the
-// previous period's key still decrypts (that ticket is then renewed under the current key). So a
-// ticket resumes for at least one period and at most two, and a key never outlives two periods,
-// which bounds what a leaked key can decrypt (forward secrecy of resumed sessions). Periods are
-// counted on the monotonic clock, so wall-clock steps neither expire nor revive keys.
+// made when the period's first ticket is issued or presented), the current period's key
+// encrypts, and the previous period's key still decrypts (that ticket is then renewed under the
+// current key). So a ticket resumes for at least one period and at most two, and no key decrypts
+// after two periods (it is wiped at the next handshake), which bounds what a leaked key can open
+// (forward secrecy of resumed sessions). Periods are counted on the monotonic clock, so
+// wall-clock steps neither expire nor revive keys.
 class SessionTicketKeys {
  public:
   struct Key {
