@@ -275,14 +275,9 @@ void ClientConnection<Stream>::connect_to(const Endpoint& endpoint) {
   reused_upstream_ = false;
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
   set_deadline(worker_.options().proxy_connect_timeout);
-  // Handlers of upstream operations carry the connection they were started on: one released
-  // meanwhile (its exchange failed over or finished) completes with an error that is no longer
-  // this exchange's business.
   upstream_->socket.async_connect(
-      to_asio(endpoint), [self = this->shared_from_this(), up = upstream_](const error_code& ec) {
-        if (self->upstream_ != up) return;
-        self->on_connected(ec);
-      });
+      to_asio(endpoint),
+      [self = this->shared_from_this()](const error_code& ec) { self->on_connected(ec); });
 }
 
 template <typename Stream>
@@ -301,18 +296,15 @@ void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
   set_deadline(worker_.options().proxy_connect_timeout);
   auto resolver = std::make_shared<tcp::resolver>(worker_.io());
-  resolver->async_resolve(cluster.external_name, std::to_string(cluster.external_port),
-                          [self = this->shared_from_this(), resolver, up = upstream_](
-                              const error_code& ec, const tcp::resolver::results_type& results) {
-                            if (self->upstream_ != up) return;
-                            if (ec) return self->on_connected(ec);
-                            asio::async_connect(
-                                self->upstream_->socket, results,
-                                [self, up](const error_code& ec2, const tcp::endpoint&) {
-                                  if (self->upstream_ != up) return;
-                                  self->on_connected(ec2);
-                                });
-                          });
+  resolver->async_resolve(
+      cluster.external_name, std::to_string(cluster.external_port),
+      [self = this->shared_from_this(), resolver](const error_code& ec,
+                                                  const tcp::resolver::results_type& results) {
+        if (ec || !self->upstream_) return self->on_connected(ec ? ec : asio::error::not_found);
+        asio::async_connect(
+            self->upstream_->socket, results,
+            [self](const error_code& ec2, const tcp::endpoint&) { self->on_connected(ec2); });
+      });
 }
 
 template <typename Stream>
@@ -346,12 +338,10 @@ void ClientConnection<Stream>::send_request_head() {
     request_body_.prepare(nullptr, 0);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(
-      upstream_->socket, write_buffers_,
-      [self = this->shared_from_this(), up = upstream_](const error_code& ec, size_t) {
-        if (self->upstream_ != up) return;
-        self->on_request_head_written(ec);
-      });
+  asio::async_write(upstream_->socket, write_buffers_,
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
+                      self->on_request_head_written(ec);
+                    });
 }
 
 template <typename Stream>
@@ -420,14 +410,13 @@ void ClientConnection<Stream>::send_request_body_chunk() {
     return continue_request_body();
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(
-      upstream_->socket, request_body_.buffers(),
-      [self = this->shared_from_this(), up = upstream_](const error_code& ec, size_t) {
-        if (self->phase_ == Phase::Closed || self->upstream_ != up) return;
-        if (ec) return self->upstream_failed("send failed", false);
-        self->consume(self->request_body_.consumed());
-        self->continue_request_body();
-      });
+  asio::async_write(upstream_->socket, request_body_.buffers(),
+                    [self = this->shared_from_this()](const error_code& ec, size_t) {
+                      if (self->phase_ == Phase::Closed) return;
+                      if (ec) return self->upstream_failed("send failed", false);
+                      self->consume(self->request_body_.consumed());
+                      self->continue_request_body();
+                    });
 }
 
 // ---- response ----------------------------------------------------------------------------
