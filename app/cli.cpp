@@ -256,6 +256,13 @@ const std::vector<Flag>& flags() {
          return set_duration(o.proxy.outlier.max_fail_timeout, v) &&
                 o.proxy.outlier.max_fail_timeout.count() > 0;
        }},
+      {"ssl-session-ticket-key-rotation", "DURATION",
+       "Period of each TLS session ticket key; the previous period's key still decrypts, so a "
+       "ticket resumes for one to two periods (default 12h).",
+       [](Options& o, std::string_view v) {
+         return set_duration(o.proxy.ssl_session_ticket_key_rotation, v) &&
+                o.proxy.ssl_session_ticket_key_rotation.count() > 0;
+       }},
       {"websocket-idle-timeout", "DURATION",
        "Close a WebSocket tunnel idle in both directions this long (default 3600s).",
        [](Options& o, std::string_view v) {
@@ -313,6 +320,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     text.remove_suffix(1);
   } else if (!text.empty() && text.back() == 'm') {
     unit_ms = 60000;
+    text.remove_suffix(1);
+  } else if (!text.empty() && text.back() == 'h') {
+    unit_ms = 3600 * 1000;
     text.remove_suffix(1);
   }
   auto n = parse_unsigned(text);

@@ -43,7 +43,7 @@ std::string usage();
 
 // "1m", "512k", "8m", "1g", "1048576" -> bytes (nginx size syntax). nullopt when malformed.
 std::optional<uint64_t> parse_size(std::string_view text);
-// "60", "60s", "500ms", "2m" -> duration (bare numbers are seconds, like ingress-nginx's).
+// "60", "60s", "500ms", "2m", "12h" -> duration (bare numbers are seconds, like ingress-nginx's).
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 }  // namespace strait::app

@@ -44,7 +44,17 @@ ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream)
 
 template <typename Stream>
 ClientConnection<Stream>::~ClientConnection() {
-  if (!handed_off_) worker_.metrics().connections_closed.add();
+  // A connection handed to an HTTP/2 session is counted (and its TLS state closed) there.
+  if (!handed_off_) {
+    if constexpr (kTls) {
+      // strait closes TLS connections without close_notify, and OpenSSL drops the session of an
+      // SSL freed that way from the server cache (TLS 1.0's rule, lifted by RFC 5246 7.2.1), so
+      // TLS 1.2 clients without tickets could never resume. Mark it closed, as nginx's quiet
+      // shutdown does; a fatal alert has already removed a bad session.
+      SSL_set_shutdown(stream_.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+    worker_.metrics().connections_closed.add();
+  }
   worker_.unregister_connection(this);
 }
 
@@ -840,10 +850,17 @@ void ClientConnection<Stream>::linger() {
   // Half-close, then read and discard until the client closes (or a short deadline), so the
   // response is not destroyed by a reset caused by unread request bytes.
   phase_ = Phase::Linger;
-  error_code ignored;
-  lowest().shutdown(tcp::socket::shutdown_send, ignored);
   begin_ = end_ = 0;
   set_deadline(kLinger);
+  if constexpr (kTls) {
+    // The TLS end first: close_notify, then read (OpenSSL discards what still comes) until the
+    // client's close_notify or EOF. A bare TCP FIN makes OpenSSL clients answer with a fatal
+    // alert, which costs the session its place in the resumption cache.
+    stream_.async_shutdown([self = this->shared_from_this()](const error_code&) { self->close(); });
+    return;
+  }
+  error_code ignored;
+  lowest().shutdown(tcp::socket::shutdown_send, ignored);
   stream_.async_read_some(asio::buffer(buffer_.get(), capacity_),
                           [self = this->shared_from_this()](const error_code& ec, size_t) {
                             if (ec) return self->close();

@@ -121,6 +121,12 @@ class Http2Transport final : public Http2Connection {
       : Http2Connection(worker, std::move(client_ip), std::move(server_port),
                         !std::is_same_v<Stream, tcp::socket>),
         stream_(std::move(stream)) {}
+  ~Http2Transport() override {
+    if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+      // As ClientConnection does: a session closed without close_notify stays resumable.
+      SSL_set_shutdown(stream_.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+  }
 
  protected:
   void read_some(char* buffer, size_t size) override {

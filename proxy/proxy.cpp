@@ -26,6 +26,9 @@ Proxy::Proxy(const ProxyOptions& options) : options_(options) {
     tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* base = tls_context_->native_handle();
     tls::apply_server_profile(base);
+    ticket_keys_ =
+        std::make_unique<tls::SessionTicketKeys>(options.ssl_session_ticket_key_rotation);
+    ticket_keys_->install(base);
     tls::PemPair fake = tls::make_self_signed("Kubernetes Ingress Controller Fake Certificate");
     std::string error;
     tls::SslCtxPtr fallback = tls::make_server_context(fake.cert_pem, fake.key_pem, error);

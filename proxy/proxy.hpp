@@ -19,7 +19,8 @@ class context;
 }
 namespace strait::tls {
 class CertificateSet;
-}
+class SessionTicketKeys;
+}  // namespace strait::tls
 
 namespace strait::proxy {
 
@@ -52,6 +53,7 @@ class Proxy {
   uint16_t https_port_ = 0;
   // TLS (the config thread's side): the base context connections start from, the self-signed
   // fallback, and the certificate set of the last published route table.
+  std::unique_ptr<tls::SessionTicketKeys> ticket_keys_;  // outlives tls_context_ (declared first)
   std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::shared_ptr<ssl_ctx_st> fallback_;
   std::shared_ptr<const tls::CertificateSet> certificates_;

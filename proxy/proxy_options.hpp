@@ -19,6 +19,8 @@ struct ProxyOptions {
   // whatever port the container listens on).
   uint16_t ssl_redirect_port = 0;
   std::string hsts_header = "max-age=31536000; includeSubDomains";
+  // Each period has its own session ticket key; the previous period's key still decrypts.
+  std::chrono::milliseconds ssl_session_ticket_key_rotation{12 * 3600 * 1000};
   unsigned workers = 1;
   // Request body limit (ingress-nginx proxy-body-size, 1m); 0 = unlimited.
   uint64_t proxy_body_size = 1024 * 1024;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs unit and integration tests on the
-# release build, then again with strait built with AddressSanitizer + UBSan. Exit status is the
-# verdict.
+# release build, fuzzes, runs them again with strait built with AddressSanitizer + UBSan, runs the
+# multi-worker integration tests with strait built with ThreadSanitizer, and a 60 s soak. Exit
+# status is the verdict; the time of each stage is printed at the end.
 #   scripts/test.sh            everything
-#   scripts/test.sh --fast     release build only (no sanitizer pass)
+#   scripts/test.sh --fast     release build and tests only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -14,17 +15,29 @@ jobs=$(nproc)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-echo "== release build and tests"
+# "== name" headers, and each stage's duration for the summary at the end.
+timings=()
+stage_name=""
+stage_start=$SECONDS
+stage() {
+  [ -n "$stage_name" ] && timings+=("$(printf '%5d s  %s' $((SECONDS - stage_start)) "$stage_name")")
+  stage_name=$1
+  stage_start=$SECONDS
+  [ -n "$stage_name" ] && echo "== $stage_name"
+  return 0
+}
+
+stage "release build and tests"
 cmake -S "$root" -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j "$jobs"
 # Integration tests start real processes on loopback; suites run one after the other.
 (cd build && ctest --output-on-failure --timeout 900)
 
 if [ "${1:-}" != "--fast" ]; then
-  echo "== fuzzing (libFuzzer, 10 s per target)"
+  stage "fuzzing (libFuzzer, 10 s per target)"
   scripts/fuzz.sh 10
 
-  echo "== sanitizer build (address, undefined) and tests"
+  stage "sanitizer build (address, undefined) and tests"
   # Only the code under test is instrumented: strait and the unit-test binaries. The
   # integration harness (the release build's) drives the instrumented strait.
   cmake -S "$root" -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRAIT_SANITIZE=ON >/dev/null
@@ -32,5 +45,27 @@ if [ "${1:-}" != "--fast" ]; then
   build-asan/tests/unit_tests --gtest_brief=1
   build-asan/tests/proxy_tests --gtest_brief=1
   STRAIT_BINARY="$root/build-asan/strait" build/tests/integration/integration_tests --gtest_brief=1
+
+  stage "thread sanitizer build (strait) and multi-worker tests"
+  # Only strait is instrumented (-O2: TSan's cost is in the run, not the build), and only the
+  # tests where several workers share state run against it: configurations published under load
+  # (file and API mode), metrics scraped while workers count, TLS contexts and rotating ticket
+  # keys shared by handshaking workers, tunnels across configuration changes, drain. A race
+  # report makes strait exit 66, and the harness fails any test whose strait does not exit 0.
+  cmake -S "$root" -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSTRAIT_SANITIZE=thread >/dev/null
+  ninja -C build-tsan -j "$jobs" strait
+  tsan_tests="ConfigUnderLoadTest.*:LiveUpdateTest.*:ObservabilityTest.*:TlsTest.*"
+  tsan_tests+=":WebSocketTest.ConfigurationChangesDoNotCloseAnOpenTunnel:LifecycleTest.*"
+  tsan_tests+=":ApiModeTest.ApplyRoutesPublishesStatusScalesAndDeletes"
+  tsan_tests+=":ApiModeTest.ApiServerCrashKeepsTrafficAndRecoversNewState"
+  TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
+    STRAIT_BINARY="$root/build-tsan/strait" build/tests/integration/integration_tests \
+    --gtest_brief=1 --gtest_filter="$tsan_tests"
+
+  stage "soak (60 s)"
+  scripts/soak.sh 60
 fi
+stage ""
 echo "== all tests passed"
+printf '%s\n' "${timings[@]}"

@@ -1,13 +1,20 @@
 #include "tls/tls_context.hpp"
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 
 namespace strait::tls {
@@ -65,6 +72,10 @@ void apply_server_profile(SSL_CTX* ctx) {
   SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1");
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv2 |
                                SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
+  // A client that closes TCP without close_notify is an ordinary end of connection (HTTP frames
+  // its messages itself), not a fatal error; as a fatal error OpenSSL would also drop the
+  // session from the cache. nginx sets the same.
+  SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   // Intermediate profile: the client chooses among the (all strong) suites.
   SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -126,7 +137,12 @@ PemPair make_self_signed(const std::string& common_name) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   if (key == nullptr) throw std::runtime_error("cannot generate a key: " + openssl_error());
   X509* cert = X509_new();
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  // A random 127-bit serial (CA/Browser Forum: at least 64 bits of entropy; testssl.sh flags less).
+  BIGNUM* serial = BN_new();
+  if (serial == nullptr || BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+      BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(cert)) == nullptr)
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  BN_free(serial);
   X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert), 365L * 24 * 3600);
   X509_set_version(cert, 2);
@@ -159,6 +175,121 @@ PemPair make_self_signed(const std::string& common_name) {
   X509_free(cert);
   EVP_PKEY_free(key);
   return out;
+}
+
+namespace {
+
+std::atomic<SessionTicketKeys*> installed_ticket_keys{nullptr};
+
+int64_t period_of(std::chrono::steady_clock::time_point now, std::chrono::milliseconds rotation) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+  return ms.count() / rotation.count();
+}
+
+bool set_hmac_key(EVP_MAC_CTX* hmac, const SessionTicketKeys::Key& key) {
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(
+          OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac_key.data()), key.hmac_key.size()),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
+  return EVP_MAC_CTX_set_params(hmac, params) == 1;
+}
+
+// OpenSSL's contract (SSL_CTX_set_tlsext_ticket_key_evp_cb): encrypting, fill key_name and iv and
+// return 1; decrypting, return 0 for an unknown key (full handshake), 1 to accept, 2 to accept
+// and issue a fresh ticket, -1 on error.
+int ticket_key_callback(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+                        EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* hmac, int encrypt) {
+  SessionTicketKeys* keys = installed_ticket_keys.load(std::memory_order_acquire);
+  if (keys == nullptr) return encrypt ? -1 : 0;
+  auto now = std::chrono::steady_clock::now();
+  if (encrypt) {
+    std::optional<SessionTicketKeys::Key> key = keys->encryption_key(now);
+    if (!key) return -1;
+    int iv_length = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
+    bool ok =
+        RAND_bytes(iv, iv_length) == 1 &&
+        EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv) == 1 &&
+        set_hmac_key(hmac, *key);
+    std::memcpy(key_name, key->name.data(), key->name.size());
+    OPENSSL_cleanse(&*key, sizeof *key);
+    return ok ? 1 : -1;
+  }
+  bool current = false;
+  std::optional<SessionTicketKeys::Key> key = keys->decryption_key(key_name, now, current);
+  if (!key) return 0;
+  bool ok = EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv) == 1 &&
+            set_hmac_key(hmac, *key);
+  OPENSSL_cleanse(&*key, sizeof *key);
+  if (!ok) return -1;
+  return current ? 1 : 2;
+}
+
+}  // namespace
+
+SessionTicketKeys::SessionTicketKeys(std::chrono::milliseconds rotation)
+    : rotation_(std::max(rotation, std::chrono::milliseconds(1))) {
+  std::lock_guard lock(mutex_);
+  if (advance(std::chrono::steady_clock::now()) == nullptr)
+    throw std::runtime_error("cannot generate a session ticket key: " + openssl_error());
+}
+
+SessionTicketKeys::~SessionTicketKeys() {
+  SessionTicketKeys* self = this;
+  installed_ticket_keys.compare_exchange_strong(self, nullptr);
+  OPENSSL_cleanse(keys_.data(), keys_.size() * sizeof(Key));
+}
+
+void SessionTicketKeys::install(SSL_CTX* session_ctx) {
+  installed_ticket_keys.store(this, std::memory_order_release);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(session_ctx, ticket_key_callback);
+}
+
+const SessionTicketKeys::Key* SessionTicketKeys::advance(
+    std::chrono::steady_clock::time_point now) {
+  int64_t period = period_of(now, rotation_);
+  // Only the current and the previous period's keys decrypt.
+  auto first_kept = std::find_if(keys_.begin(), keys_.end(),
+                                 [&](const Key& k) { return k.period >= period - 1; });
+  if (first_kept != keys_.begin()) {
+    OPENSSL_cleanse(keys_.data(), static_cast<size_t>(first_kept - keys_.begin()) * sizeof(Key));
+    keys_.erase(keys_.begin(), first_kept);
+  }
+  // Keys are made when a period's first ticket is issued or presented. The clock is monotonic,
+  // so `period` never goes back.
+  if (keys_.empty() || keys_.back().period < period) {
+    Key key;
+    key.period = period;
+    bool ok = RAND_bytes(key.name.data(), key.name.size()) == 1 &&
+              RAND_bytes(key.aes_key.data(), key.aes_key.size()) == 1 &&
+              RAND_bytes(key.hmac_key.data(), key.hmac_key.size()) == 1;
+    if (ok) keys_.push_back(key);
+    OPENSSL_cleanse(&key, sizeof key);
+    if (!ok) return nullptr;
+  }
+  return &keys_.back();
+}
+
+std::optional<SessionTicketKeys::Key> SessionTicketKeys::encryption_key(
+    std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  const Key* key = advance(now);
+  if (key == nullptr) return std::nullopt;
+  return *key;
+}
+
+std::optional<SessionTicketKeys::Key> SessionTicketKeys::decryption_key(
+    const unsigned char* name, std::chrono::steady_clock::time_point now, bool& current) {
+  std::lock_guard lock(mutex_);
+  const Key* newest = advance(now);
+  for (const Key& k : keys_) {
+    if (std::memcmp(k.name.data(), name, k.name.size()) == 0) {
+      current = &k == newest;
+      return k;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace strait::tls

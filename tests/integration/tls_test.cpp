@@ -1,12 +1,18 @@
 // TLS termination through the real binary: certificates from kubernetes.io/tls Secrets chosen by
 // SNI, the self-signed default, protocol floor, session resumption, HTTP->HTTPS redirects, HSTS,
 // forwarded headers, a broken Secret beside a good one, and rotation under an open connection.
-// Clients: curl, and openssl s_client (certificate selection, protocols, resumption).
+// Clients: curl, openssl s_client (certificate selection, protocols, resumption, ticket key
+// rotation) and sslscan (the whole protocol and cipher surface).
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <regex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "harness/fixture.hpp"
 
@@ -103,6 +109,22 @@ class TlsTest : public IntegrationTest {
     return at == std::string::npos ? line : line.substr(at + 5);
   }
 
+  // openssl s_client sending one request (Connection: close) and reading until strait closes:
+  // TLS 1.3 tickets come after the handshake, and a client that stops at the handshake may exit
+  // before they arrive (then -sess_out writes nothing).
+  CommandResult s_client_request(const std::string& host, const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {
+        "/bin/sh",
+        "-c",
+        "printf 'GET / HTTP/1.1\\r\\nHost: %s\\r\\nConnection: close\\r\\n\\r\\n' \"$0\" | "
+        "exec openssl s_client -ign_eof \"$@\"",
+        host,
+        "-connect",
+        strait().address + ":" + std::to_string(strait().https_port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_command(args, 15s);
+  }
+
   CurlResult https(const std::string& host, const std::string& path, const Cert& ca,
                    std::vector<std::string> extra = {}) {
     std::string port = std::to_string(strait().https_port);
@@ -165,19 +187,29 @@ TEST_F(TlsTest, OnlyTls12And13AndSessionsResume) {
   start_app();
   start_strait();
   std::string at = strait().address + ":" + std::to_string(strait().https_port);
+  // SECLEVEL=0 lets this client really offer TLS 1.0/1.1 (Debian's default configuration would
+  // refuse before sending anything); strait must answer with a protocol_version alert.
   for (const char* old : {"-tls1", "-tls1_1"}) {
-    CommandResult r = run_command({"openssl", "s_client", "-connect", at, old}, 15s);
-    EXPECT_EQ((r.out + r.err).find("Cipher is ECDHE"), std::string::npos) << old;
-    EXPECT_FALSE(r.out.find("New, TLS") != std::string::npos) << old << r.out;
+    CommandResult r = run_command(
+        {"openssl", "s_client", "-connect", at, old, "-cipher", "DEFAULT@SECLEVEL=0"}, 15s);
+    EXPECT_NE((r.out + r.err).find("alert protocol version"), std::string::npos)
+        << old << ": " << r.out + r.err;
+    EXPECT_EQ(r.out.find("New, TLS"), std::string::npos) << old << r.out;
   }
   for (const char* ok : {"-tls1_2", "-tls1_3"}) {
     CommandResult r = run_command({"openssl", "s_client", "-connect", at, ok}, 15s);
     EXPECT_NE(r.out.find("New, TLS"), std::string::npos) << ok << ": " << r.out + r.err;
   }
-  // TLS 1.2 with a weak suite is refused.
-  CommandResult weak =
-      run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-cipher", "AES128-SHA"}, 15s);
-  EXPECT_EQ(weak.out.find("New, TLS"), std::string::npos) << weak.out;
+  // TLS 1.2 suites outside the profile are refused by the server: RSA key exchange, and CBC with
+  // ECDHE and the (ECDSA) default certificate, which the client could otherwise use.
+  for (const char* suite : {"AES128-SHA", "ECDHE-ECDSA-AES128-SHA"}) {
+    CommandResult weak = run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-cipher",
+                                      std::string(suite) + "@SECLEVEL=0"},
+                                     15s);
+    EXPECT_NE((weak.out + weak.err).find("alert handshake failure"), std::string::npos)
+        << suite << ": " << weak.out + weak.err;
+    EXPECT_EQ(weak.out.find("New, TLS"), std::string::npos) << suite << ": " << weak.out;
+  }
   // Resumption: the second handshake reuses the first one's session.
   std::string sess = (dir() / "sess.pem").string();
   CommandResult first =
@@ -186,6 +218,188 @@ TEST_F(TlsTest, OnlyTls12And13AndSessionsResume) {
   CommandResult second =
       run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-sess_in", sess}, 15s);
   EXPECT_NE(second.out.find("Reused, TLS"), std::string::npos) << second.out;
+}
+
+// Session ticket keys (--ssl-session-ticket-key-rotation): the key of the current period
+// encrypts, the previous period's still decrypts, older ones are gone. Periods are counted on the
+// monotonic clock, which this test shares with strait, so it can act at known points of a period.
+// The host has its own certificate: the ClientHello callback has moved the connection to that
+// certificate's SSL_CTX, and a ticket two periods old failing to resume shows that the base
+// context's rotating keys apply, not that SSL_CTX's own (static) ones. The TLS 1.2 session cache
+// (clients without tickets) does not depend on the ticket keys and keeps resuming.
+TEST_F(TlsTest, SessionTicketKeysRotateAndTicketsExpireAfterThePreviousPeriod) {
+  start_app();
+  Cert c = make_cert("tickets", {"tickets.example.com"}, true);
+  write_manifest(
+      "tls.yaml",
+      k8s::documents({secret("tickets", c.crt_pem, c.key_pem),
+                      tls_ingress("tickets", {"tickets.example.com"}, "tickets", "web")}));
+  constexpr auto kPeriod = 2000ms;
+  start_strait({.args = {"--ssl-session-ticket-key-rotation=2s"}});
+  ASSERT_EQ(served_cn("tickets.example.com"), "tickets.example.com");
+  auto period_now = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()) /
+           kPeriod;
+  };
+  // Sleeps until `margin` into period p (the condition here is the clock itself).
+  auto enter_period = [&](int64_t p, std::chrono::milliseconds margin = 150ms) {
+    std::this_thread::sleep_until(std::chrono::steady_clock::time_point(p * kPeriod + margin));
+  };
+  auto handshake = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), {"-servername", "tickets.example.com"});
+    CommandResult r = s_client_request("tickets.example.com", extra);
+    if (r.out.find("Reused, TLS") != std::string::npos) return std::string("reused");
+    if (r.out.find("New, TLS") != std::string::npos) return std::string("new");
+    return "failed: " + r.out + r.err;
+  };
+  const std::string t13 = (dir() / "t13.pem").string(), t12 = (dir() / "t12.pem").string(),
+                    cached12 = (dir() / "cached12.pem").string();
+  // Get the sessions within one period (retry if a slow machine crossed a boundary).
+  int64_t issued = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    issued = period_now() + 1;
+    enter_period(issued);
+    ASSERT_EQ(handshake({"-tls1_3", "-sess_out", t13}), "new");
+    ASSERT_EQ(handshake({"-tls1_2", "-sess_out", t12}), "new");
+    ASSERT_EQ(handshake({"-tls1_2", "-no_ticket", "-sess_out", cached12}), "new");
+    if (period_now() == issued) break;
+  }
+  ASSERT_EQ(period_now(), issued) << "could not get the sessions within one period";
+  EXPECT_EQ(handshake({"-tls1_3", "-sess_in", t13}), "reused");
+  EXPECT_EQ(handshake({"-tls1_2", "-sess_in", t12}), "reused");
+  EXPECT_EQ(handshake({"-tls1_2", "-no_ticket", "-sess_in", cached12}), "reused");
+  // Next period: a new key encrypts, the one of the tickets still decrypts.
+  enter_period(issued + 1);
+  EXPECT_EQ(handshake({"-tls1_3", "-sess_in", t13}), "reused");
+  EXPECT_EQ(handshake({"-tls1_2", "-sess_in", t12}), "reused");
+  // Two periods on: that key is gone, the tickets give full handshakes; the cache still resumes.
+  enter_period(issued + 2);
+  EXPECT_EQ(handshake({"-tls1_3", "-sess_in", t13}), "new");
+  EXPECT_EQ(handshake({"-tls1_2", "-sess_in", t12}), "new");
+  EXPECT_EQ(handshake({"-tls1_2", "-no_ticket", "-sess_in", cached12}), "reused");
+}
+
+// Keys rotating every 100 ms while several clients handshake, resume and get new tickets at once
+// on both workers: every handshake succeeds (the sanitizer builds run this one for races on the
+// key ring), and tickets do resume.
+TEST_F(TlsTest, TicketKeyRotationUnderConcurrentHandshakes) {
+  start_app();
+  start_strait({.args = {"--ssl-session-ticket-key-rotation=100ms"}});
+  std::atomic<int> reused{0}, failed{0};
+  std::string failure;
+  std::mutex failure_mutex;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      std::string sess = (dir() / ("c" + std::to_string(i) + ".pem")).string();
+      for (int n = 0; n < 12; ++n) {
+        std::vector<std::string> args = {i % 2 ? "-tls1_2" : "-tls1_3", "-sess_out", sess};
+        if (n > 0) args.insert(args.end(), {"-sess_in", sess});
+        CommandResult r = s_client_request("any.example.com", args);
+        if (r.out.find("Reused, TLS") != std::string::npos) {
+          ++reused;
+        } else if (r.out.find("New, TLS") == std::string::npos) {
+          ++failed;
+          std::lock_guard lock(failure_mutex);
+          failure = r.out + r.err;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0) << failure;
+  EXPECT_GT(reused.load(), 0);
+}
+
+// What sslscan (Debian's, fast) finds on the HTTPS port, per certificate type: Mozilla
+// "intermediate" and nothing else. TLS 1.2 and 1.3 only; for 1.2 exactly the three ECDHE+AEAD
+// suites of the certificate's key type; for 1.3 the three standard suites; key exchange groups
+// X25519, P-256, P-384; no renegotiation (so no insecure one); no Heartbleed; the certificate
+// chosen by the SNI sslscan sends. Compression, which this sslscan no longer probes, is checked
+// with s_client.
+TEST_F(TlsTest, SslscanFindsOnlyTheIntermediateProfile) {
+  start_app();
+  Cert rsa = make_cert("rsa", {"rsa.example.com"}, false);
+  Cert ecdsa = make_cert("ecdsa", {"ec.example.com"}, true);
+  write_manifest("tls.yaml",
+                 k8s::documents({secret("rsa", rsa.crt_pem, rsa.key_pem),
+                                 secret("ecdsa", ecdsa.crt_pem, ecdsa.key_pem),
+                                 tls_ingress("rsa", {"rsa.example.com"}, "rsa", "web"),
+                                 tls_ingress("ecdsa", {"ec.example.com"}, "ecdsa", "web")}));
+  start_strait();
+  std::string at = strait().address + ":" + std::to_string(strait().https_port);
+  auto all = [](const std::string& text, const std::string& pattern) {
+    std::vector<std::smatch> out;
+    std::regex re(pattern);
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
+         ++it)
+      out.push_back(*it);
+    return out;
+  };
+  struct Expectation {
+    std::string sni, subject, key_type;
+    std::set<std::string> tls12_suites;
+  };
+  const std::set<std::string> tls13_suites = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                              "TLS_CHACHA20_POLY1305_SHA256"};
+  for (const Expectation& want :
+       std::vector<Expectation>{{"rsa.example.com",
+                                 "rsa.example.com",
+                                 "RSA",
+                                 {"ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384",
+                                  "ECDHE-RSA-CHACHA20-POLY1305"}},
+                                {"ec.example.com",
+                                 "ec.example.com",
+                                 "EC",
+                                 {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                  "ECDHE-ECDSA-CHACHA20-POLY1305"}}}) {
+    SCOPED_TRACE(want.sni);
+    CommandResult scan =
+        run_command({"sslscan", "--xml=-", "--no-colour", "--sni-name=" + want.sni, at}, 120s);
+    ASSERT_TRUE(scan.exited_with(0)) << scan.describe();
+    const std::string& xml = scan.out;
+    ASSERT_EQ(xml.find("<error>"), std::string::npos) << xml;
+    std::map<std::string, std::string> protocols;
+    for (const auto& m :
+         all(xml, R"re(<protocol type="(\w+)" version="([\d.]+)" enabled="(\d)")re"))
+      protocols[m[1].str() + m[2].str()] = m[3];
+    EXPECT_EQ(protocols, (std::map<std::string, std::string>{{"ssl2", "0"},
+                                                             {"ssl3", "0"},
+                                                             {"tls1.0", "0"},
+                                                             {"tls1.1", "0"},
+                                                             {"tls1.2", "1"},
+                                                             {"tls1.3", "1"}}))
+        << xml;
+    std::map<std::string, std::set<std::string>> suites;
+    for (const auto& m :
+         all(xml, R"re(<cipher status="\w+" sslversion="([^"]+)"[^>]* cipher="([^"]+)")re"))
+      suites[m[1]].insert(m[2]);
+    EXPECT_EQ(suites, (std::map<std::string, std::set<std::string>>{{"TLSv1.2", want.tls12_suites},
+                                                                    {"TLSv1.3", tls13_suites}}))
+        << xml;
+    std::set<std::string> groups;
+    for (const auto& m : all(xml, R"re(<group sslversion="[^"]+" bits="\d+" name="([^" ]+))re"))
+      groups.insert(m[1]);
+    EXPECT_FALSE(groups.empty()) << xml;
+    for (const auto& g : groups)
+      EXPECT_TRUE(g == "x25519" || g == "secp256r1" || g == "secp384r1") << g;
+    EXPECT_NE(xml.find(R"(<renegotiation supported="0")"), std::string::npos) << xml;
+    EXPECT_FALSE(all(xml, R"re(<heartbleed sslversion="[^"]+" vulnerable="0")re").empty()) << xml;
+    EXPECT_EQ(xml.find(R"(vulnerable="1")"), std::string::npos) << xml;
+    auto subject = all(xml, R"re(<subject><!\[CDATA\[([^\]]*)\]\]>)re");
+    ASSERT_EQ(subject.size(), 1u) << xml;
+    EXPECT_EQ(subject[0][1], want.subject);
+    auto key = all(xml, R"re(<pk error="false" type="(\w+)"[^>]* bits="(\d+)")re");
+    ASSERT_EQ(key.size(), 1u) << xml;
+    EXPECT_EQ(key[0][1], want.key_type);
+    if (want.key_type == "RSA") {
+      EXPECT_GE(std::stoi(key[0][2]), 2048);
+    }
+  }
+  // No TLS compression, whatever the client offers.
+  CommandResult s = run_command({"openssl", "s_client", "-connect", at, "-tls1_2", "-comp"}, 15s);
+  EXPECT_NE(s.out.find("Compression: NONE"), std::string::npos) << s.out + s.err;
 }
 
 TEST_F(TlsTest, HttpRedirectsToHttpsHstsAndForwardedHeaders) {
