@@ -59,6 +59,7 @@ if [ "${1:-}" != "--fast" ]; then
   tsan_tests+=":WebSocketTest.ConfigurationChangesDoNotCloseAnOpenTunnel:LifecycleTest.*"
   tsan_tests+=":ApiModeTest.ApplyRoutesPublishesStatusScalesAndDeletes"
   tsan_tests+=":ApiModeTest.ApiServerCrashKeepsTrafficAndRecoversNewState"
+  tsan_tests+=":Http2Test.ManyConcurrentStreamsOnFewConnections:GrpcTest.UnaryAndStreamingCallsPassWithTrailers"
   TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1" \
     STRAIT_BINARY="$root/build-tsan/strait" build/tests/integration/integration_tests \
     --gtest_brief=1 --gtest_filter="$tsan_tests"
