@@ -70,13 +70,11 @@ ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream)
 template <typename Stream>
 ClientConnection<Stream>::~ClientConnection() {
   if constexpr (kTls) {
-    // Most connections end without a close_notify exchange (idle timeout, the client's own
-    // close, errors), and OpenSSL drops the session of an SSL freed that way from the server
-    // cache (TLS 1.0's rule, lifted by RFC 5246 7.2.1), so TLS 1.2 clients without tickets
-    // could not resume. Mark it closed, as nginx's quiet shutdown does; a fatal alert has
-    // already removed a bad session. (No SSL when the stream was moved elsewhere.)
-    if (SSL* ssl = stream_.native_handle())
-      SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    // strait closes TLS connections without close_notify, and OpenSSL drops the session of an
+    // SSL freed that way from the server cache (TLS 1.0's rule, lifted by RFC 5246 7.2.1), so
+    // TLS 1.2 clients without tickets could never resume. Mark it closed, as nginx's quiet
+    // shutdown does; a fatal alert has already removed a bad session.
+    SSL_set_shutdown(stream_.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   }
   worker_.metrics().connections_closed.add();
   worker_.unregister_connection(this);
