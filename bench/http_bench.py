@@ -452,7 +452,9 @@ def run_wrk(args, tmp: str, ip: str, port: int, scheme: str, close: bool) -> dic
     m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
     requests = int(m.group(1))
     elapsed_s = parse_duration_ms(m.group(2) + m.group(3)) / 1000.0
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, re.M))
+    pct = dict(re.findall(r"^\s*(50|99)(?:\.0+)?%\s+(\S+)\s*$", text, re.M))
+    if "50" not in pct or "99" not in pct:
+        raise RuntimeError(f"wrk printed no latency percentiles: {text.strip()[:800]}")
     errors = 0
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if sock:
@@ -710,7 +712,16 @@ class Bench:
                     if not ok:
                         skipped[load][target] = why
                         continue
-                    r = self.run_cell(target, load)
+                    try:
+                        r = self.run_cell(target, load)
+                    except RuntimeError as e:
+                        # A load generator's output we can not read (a starved wrk on a shared
+                        # machine): once more after a pause; a dead proxy fails again and ends
+                        # the run.
+                        log(f"[{n:3}/{total}] round {rnd + 1} {load} {target}: {e}; retrying once")
+                        time.sleep(max(a.pause, 2.0))
+                        r = self.run_cell(target, load)
+                        r["retried"] = True
                     r["round"] = rnd + 1
                     results[load][target].append(r)
                     log(f"[{n:3}/{total}] round {rnd + 1} {load:8} {target:8} "
