@@ -200,7 +200,7 @@ void Http2Stream::pick_endpoint_and_connect() {
   endpoint_index_ = index;
   const Endpoint& endpoint = cluster.endpoints[index];
   upstream_addr_ = endpoint.text;
-  if (auto pooled = worker_.pool().take(endpoint.text)) {
+  if (auto pooled = worker_.pool().take(endpoint.text, cluster.protocol == UpstreamProtocol::Tls)) {
     upstream_ = std::move(pooled);
     upstream_->owner = shared_from_this();
     reused_upstream_ = true;
@@ -221,7 +221,7 @@ void Http2Stream::connect_to(const Endpoint& endpoint) {
 void Http2Stream::connect_external(const Cluster& cluster) {
   std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
   upstream_addr_ = key;
-  if (auto pooled = worker_.pool().take(key)) {
+  if (auto pooled = worker_.pool().take(key, cluster.protocol == UpstreamProtocol::Tls)) {
     upstream_ = std::move(pooled);
     upstream_->owner = shared_from_this();
     reused_upstream_ = true;
@@ -253,6 +253,16 @@ void Http2Stream::on_connected(const error_code& ec) {
   if (cluster.external_name.empty()) worker_.upstream_connected(upstream_addr_);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  if (cluster.protocol == UpstreamProtocol::Tls) {
+    // TLS to the pod, part of connecting: a failed handshake sent nothing.
+    return upstream_->async_client_handshake(
+        cluster.external_name, [self = shared_from_this()](const error_code& hec) {
+          if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+          if (hec) return self->upstream_failed("TLS handshake failed", true);
+          self->upstream_->owner = self;
+          self->send_to_upstream();
+        });
+  }
   upstream_->owner = shared_from_this();
   send_to_upstream();
 }
@@ -285,21 +295,21 @@ void Http2Stream::send_to_upstream() {
   if (payload > 0) body_started_ = true;
   writing_upstream_ = true;
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(upstream_->socket, asio::buffer(body_out_),
-                    [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
-                      self->writing_upstream_ = false;
-                      if (self->phase_ != Phase::Upstream || !self->upstream_) return;
-                      if (ec) return self->upstream_failed("send failed", false);
-                      self->on_sent(ec, payload);
-                      if (self->phase_ != Phase::Upstream || !self->upstream_) return;
-                      if (!self->body_pending_.empty() || (self->request_ended_ && !last))
-                        return self->send_to_upstream();
-                      if (!last) {
-                        self->set_deadline(self->worker_.options().client_body_timeout);
-                        return;
-                      }
-                      self->await_response();
-                    });
+  upstream_->async_write(asio::buffer(body_out_),
+                         [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
+                           self->writing_upstream_ = false;
+                           if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+                           if (ec) return self->upstream_failed("send failed", false);
+                           self->on_sent(ec, payload);
+                           if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+                           if (!self->body_pending_.empty() || (self->request_ended_ && !last))
+                             return self->send_to_upstream();
+                           if (!last) {
+                             self->set_deadline(self->worker_.options().client_body_timeout);
+                             return;
+                           }
+                           self->await_response();
+                         });
 }
 
 void Http2Stream::await_response() {
