@@ -19,15 +19,18 @@ void UpstreamConnection::ensure_read() {
     begin = 0;
   }
   read_pending_ = true;
-  auto on_read = [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-    self->on_read(ec, n);
-  };
-  auto space = boost::asio::buffer(buffer.get() + end, kBufferSize - end);
   if (tls) {
-    tls->async_read_some(space, std::move(on_read));
-  } else {
-    socket.async_read_some(space, std::move(on_read));
+    // TLS may hold decrypted bytes already: read through the stream.
+    return tls->async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
+                                [self = shared_from_this()](const boost::system::error_code& ec,
+                                                            size_t n) { self->on_read(ec, n); });
   }
+  // (Measured: waiting with async_wait(wait_read) instead would save the speculative read that
+  // returns EAGAIN when a pooled connection re-arms, but Asio then pays an epoll_ctl per wait:
+  // no gain.)
+  socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
+                         [self = shared_from_this()](const boost::system::error_code& ec,
+                                                     size_t n) { self->on_read(ec, n); });
 }
 
 void UpstreamConnection::on_read(const boost::system::error_code& ec, size_t n) {
