@@ -286,7 +286,7 @@ void ClientConnection<Stream>::pick_endpoint_and_connect() {
   const Endpoint& endpoint = cluster.endpoints[index];
   endpoint_ = &endpoint;
   upstream_addr_ = endpoint.text;
-  if (auto pooled = worker_.pool().take(endpoint.text)) {
+  if (auto pooled = worker_.pool().take(endpoint.text, cluster.protocol == UpstreamProtocol::Tls)) {
     upstream_ = std::move(pooled);
     upstream_->owner = this->shared_from_this();
     reused_upstream_ = true;
@@ -315,7 +315,8 @@ void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
   upstream_addr_ = key;
   endpoint_ = nullptr;
-  if (auto pooled = worker_.pool().take(key); pooled && !new_connection_retry_used_) {
+  if (auto pooled = worker_.pool().take(key, cluster.protocol == UpstreamProtocol::Tls);
+      pooled && !new_connection_retry_used_) {
     upstream_ = std::move(pooled);
     upstream_->owner = this->shared_from_this();
     reused_upstream_ = true;
@@ -352,6 +353,19 @@ void ClientConnection<Stream>::on_connected(const error_code& ec) {
   if (endpoint_ != nullptr) worker_.upstream_connected(endpoint_->text);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  if (cluster.protocol == UpstreamProtocol::Tls) {
+    // TLS to the pod: the handshake is part of connecting (a failure may move to another
+    // endpoint: nothing of the request was sent).
+    return upstream_->async_client_handshake(
+        cluster.external_name,
+        [self = this->shared_from_this(), attempt = attempt_id_](const error_code& hec) {
+          if (self->attempt_id_ != attempt || self->phase_ == Phase::Closed) return;
+          if (hec) return self->upstream_failed("TLS handshake failed", true, hec);
+          self->upstream_->owner = self;
+          self->send_request_head();
+        });
+  }
   upstream_->owner = this->shared_from_this();
   send_request_head();
 }
@@ -374,11 +388,10 @@ void ClientConnection<Stream>::send_request_head() {
     request_body_.prepare(nullptr, 0);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(
-      upstream_->socket, write_buffers_,
-      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
-        if (self->attempt_id_ == attempt) self->on_request_head_written(ec);
-      });
+  upstream_->async_write(write_buffers_, [self = this->shared_from_this(), attempt = attempt_id_](
+                                             const error_code& ec, size_t) {
+    if (self->attempt_id_ == attempt) self->on_request_head_written(ec);
+  });
 }
 
 template <typename Stream>
@@ -447,8 +460,8 @@ void ClientConnection<Stream>::send_request_body_chunk() {
     return continue_request_body();
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(
-      upstream_->socket, request_body_.buffers(),
+  upstream_->async_write(
+      request_body_.buffers(),
       [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
         if (self->phase_ == Phase::Closed || self->attempt_id_ != attempt) return;
         if (ec) return self->upstream_failed("send failed", false, ec);
@@ -654,12 +667,12 @@ void ClientConnection<Stream>::tunnel_client_to_upstream() {
   // Bytes the client pipelined behind its handshake go first.
   if (buffered() > 0) {
     set_deadline(worker_.options().websocket_idle_timeout);
-    return asio::async_write(upstream_->socket, asio::buffer(buffered_data(), buffered()),
-                             [self = this->shared_from_this()](const error_code& ec, size_t) {
-                               if (ec || self->phase_ != Phase::Tunnel) return self->close();
-                               self->begin_ = self->end_ = 0;
-                               self->tunnel_client_to_upstream();
-                             });
+    return upstream_->async_write(asio::buffer(buffered_data(), buffered()),
+                                  [self = this->shared_from_this()](const error_code& ec, size_t) {
+                                    if (ec || self->phase_ != Phase::Tunnel) return self->close();
+                                    self->begin_ = self->end_ = 0;
+                                    self->tunnel_client_to_upstream();
+                                  });
   }
   begin_ = end_ = 0;
   stream_.async_read_some(asio::buffer(buffer_.get(), capacity_),

@@ -2,6 +2,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
@@ -264,6 +265,15 @@ void Http2Connection::flush() {
   auto timeout = terminated_ ? kLinger : worker_.options().proxy_send_timeout;
   deadline_ms = worker_.now_ms() + static_cast<uint64_t>(timeout.count());
   write(out_.data(), out_.size());
+}
+
+void Http2Connection::flush_soon() {
+  if (flush_posted_ || closed_) return;
+  flush_posted_ = true;
+  asio::post(worker_.io(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
 }
 
 void Http2Connection::on_written(const error_code& ec) {

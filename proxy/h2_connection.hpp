@@ -49,6 +49,9 @@ class Http2Connection : public TimedConnection,
   bool closed() const { return closed_; }
   // Sends whatever nghttp2 has queued (coalesced: one write in flight at a time).
   void flush();
+  // flush() once the handlers already ready on this worker have run: responses of several
+  // streams completing in one pass of the event loop go out in one write.
+  void flush_soon();
   // A misbehaviour that costs us work; over budget the connection is shut down.
   void count_glitch();
 
@@ -93,9 +96,10 @@ class Http2Connection : public TimedConnection,
   bool reading_ = false;
   bool writing_ = false;
   bool closed_ = false;
-  bool in_session_ = false;  // inside nghttp2 (mem_recv/mem_send): flush after it returns
-  bool terminated_ = false;  // GOAWAY for abuse queued: the client gets little time
-  bool lingering_ = false;   // half-closed, discarding input until the client closes
+  bool in_session_ = false;
+  bool flush_posted_ = false;  // inside nghttp2 (mem_recv/mem_send): flush after it returns
+  bool terminated_ = false;    // GOAWAY for abuse queued: the client gets little time
+  bool lingering_ = false;     // half-closed, discarding input until the client closes
   // 0: serving; 1: shutdown notice sent (drain); 2: final GOAWAY sent.
   uint8_t goaway_stage_ = 0;
   uint64_t goaway_at_ms_ = 0;

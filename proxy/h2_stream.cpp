@@ -143,7 +143,7 @@ void Http2Stream::handle_request() {
     // The client waits for this before sending its body; the upstream never sees Expect.
     nghttp2_nv nv[] = {make_nv(":status", "100")};
     nghttp2_submit_headers(connection_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv, 1, nullptr);
-    connection_->flush();
+    connection_->flush_soon();
   }
   pick_endpoint_and_connect();
 }
@@ -200,7 +200,7 @@ void Http2Stream::pick_endpoint_and_connect() {
   endpoint_index_ = index;
   const Endpoint& endpoint = cluster.endpoints[index];
   upstream_addr_ = endpoint.text;
-  if (auto pooled = worker_.pool().take(endpoint.text)) {
+  if (auto pooled = worker_.pool().take(endpoint.text, cluster.protocol == UpstreamProtocol::Tls)) {
     upstream_ = std::move(pooled);
     upstream_->owner = shared_from_this();
     reused_upstream_ = true;
@@ -221,7 +221,7 @@ void Http2Stream::connect_to(const Endpoint& endpoint) {
 void Http2Stream::connect_external(const Cluster& cluster) {
   std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
   upstream_addr_ = key;
-  if (auto pooled = worker_.pool().take(key)) {
+  if (auto pooled = worker_.pool().take(key, cluster.protocol == UpstreamProtocol::Tls)) {
     upstream_ = std::move(pooled);
     upstream_->owner = shared_from_this();
     reused_upstream_ = true;
@@ -253,6 +253,16 @@ void Http2Stream::on_connected(const error_code& ec) {
   if (cluster.external_name.empty()) worker_.upstream_connected(upstream_addr_);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  if (cluster.protocol == UpstreamProtocol::Tls) {
+    // TLS to the pod, part of connecting: a failed handshake sent nothing.
+    return upstream_->async_client_handshake(
+        cluster.external_name, [self = shared_from_this()](const error_code& hec) {
+          if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+          if (hec) return self->upstream_failed("TLS handshake failed", true);
+          self->upstream_->owner = self;
+          self->send_to_upstream();
+        });
+  }
   upstream_->owner = shared_from_this();
   send_to_upstream();
 }
@@ -285,21 +295,21 @@ void Http2Stream::send_to_upstream() {
   if (payload > 0) body_started_ = true;
   writing_upstream_ = true;
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(upstream_->socket, asio::buffer(body_out_),
-                    [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
-                      self->writing_upstream_ = false;
-                      if (self->phase_ != Phase::Upstream || !self->upstream_) return;
-                      if (ec) return self->upstream_failed("send failed", false);
-                      self->on_sent(ec, payload);
-                      if (self->phase_ != Phase::Upstream || !self->upstream_) return;
-                      if (!self->body_pending_.empty() || (self->request_ended_ && !last))
-                        return self->send_to_upstream();
-                      if (!last) {
-                        self->set_deadline(self->worker_.options().client_body_timeout);
-                        return;
-                      }
-                      self->await_response();
-                    });
+  upstream_->async_write(asio::buffer(body_out_),
+                         [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
+                           self->writing_upstream_ = false;
+                           if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+                           if (ec) return self->upstream_failed("send failed", false);
+                           self->on_sent(ec, payload);
+                           if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+                           if (!self->body_pending_.empty() || (self->request_ended_ && !last))
+                             return self->send_to_upstream();
+                           if (!last) {
+                             self->set_deadline(self->worker_.options().client_body_timeout);
+                             return;
+                           }
+                           self->await_response();
+                         });
 }
 
 void Http2Stream::await_response() {
@@ -314,7 +324,7 @@ void Http2Stream::on_sent(const error_code&, size_t payload) {
   // The bytes are with the upstream: give the client its window back.
   if (payload == 0 || closed_ || connection_->closed()) return;
   nghttp2_session_consume(connection_->session(), id_, payload);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 // ---- response --------------------------------------------------------------------------------
@@ -328,7 +338,7 @@ void Http2Stream::on_upstream_read(const error_code& ec, size_t n) {
   if (phase_ == Phase::Respond) {
     if (closed_ || connection_->closed()) return release_upstream(false);
     nghttp2_session_resume_data(connection_->session(), id_);
-    connection_->flush();
+    connection_->flush_soon();
     return;
   }
   // Bytes or EOF that arrive while the request is still being sent wait in the buffer.
@@ -342,22 +352,26 @@ void Http2Stream::on_upstream_read(const error_code& ec, size_t n) {
 }
 
 void Http2Stream::on_response_head() {
+  // Parsed into per-thread scratch: the parsed head (3.5 KiB of field views) is needed only
+  // here; what the body needs afterwards is copied out.
+  static thread_local ParsedResponse scratch;
+  ParsedResponse& response = scratch;
   HeadLimits limits = worker_.options().limits;
   limits.max_head = UpstreamConnection::kBufferSize - 1;
   while (true) {
     parse_response(upstream_->data(), upstream_->available(), limits, request_.head_method,
-                   response_);
-    if (response_.status == ParseStatus::Error) return upstream_failed(response_.error, false);
-    if (response_.status == ParseStatus::Incomplete) {
+                   response);
+    if (response.status == ParseStatus::Error) return upstream_failed(response.error, false);
+    if (response.status == ParseStatus::Incomplete) {
       if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
       return upstream_->ensure_read();
     }
-    if (response_.status_code >= 100 && response_.status_code < 200) {
+    if (response.status_code >= 100 && response.status_code < 200) {
       // 101 can not happen on HTTP/2 (no Upgrade was forwarded); other interim responses are
       // absorbed: the client got its own 100 if it asked.
-      if (response_.status_code == 101)
+      if (response.status_code == 101)
         return upstream_failed("unexpected 101 from upstream", false);
-      upstream_->consume(response_.head_size);
+      upstream_->consume(response.head_size);
       if (upstream_->available() == 0) {
         if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
         return upstream_->ensure_read();
@@ -369,9 +383,10 @@ void Http2Stream::on_response_head() {
   phase_ = Phase::Respond;
   response_started_ = true;
   upstream_response_at_ = std::chrono::steady_clock::now();
-  response_status_ = response_.status_code;
-  response_keep_alive_ = response_.keep_alive;
-  response_remaining_ = response_.content_length;
+  response_status_ = response.status_code;
+  response_keep_alive_ = response.keep_alive;
+  response_remaining_ = response.content_length;
+  response_framing_ = response.framing;
   response_chunks_.reset();
 
   // HEADERS: lower-case names (HTTP/2 requires them), connection-specific fields dropped.
@@ -381,32 +396,31 @@ void Http2Stream::on_response_head() {
   size_t count = 0;
   nv[count++] = make_nv(":status", std::string_view(status_text, 3));
   size_t names = 0;
-  for (size_t i = 0; i < response_.header_count; ++i) names += response_.headers[i].name.size();
+  for (size_t i = 0; i < response.header_count; ++i) names += response.headers[i].name.size();
   response_fields_.clear();
   response_fields_.reserve(names);  // no reallocation: nv points into it
   bool has_date = false;
-  for (size_t i = 0; i < response_.header_count; ++i) {
-    HeaderId id = response_.ids[i];
-    if (connection_specific(id) || is_hop_by_hop(response_, i)) continue;
+  for (size_t i = 0; i < response.header_count; ++i) {
+    HeaderId id = response.ids[i];
+    if (connection_specific(id) || is_hop_by_hop(response, i)) continue;
     if (id == HeaderId::Date) has_date = true;
-    if (hsts_ && iequals(response_.headers[i].name, "strict-transport-security")) continue;
+    if (hsts_ && iequals(response.headers[i].name, "strict-transport-security")) continue;
     size_t at = response_fields_.size();
-    for (char c : response_.headers[i].name)
+    for (char c : response.headers[i].name)
       response_fields_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
-    nv[count++] =
-        make_nv(std::string_view(response_fields_).substr(at), response_.headers[i].value);
+    nv[count++] = make_nv(std::string_view(response_fields_).substr(at), response.headers[i].value);
   }
   if (!has_date) nv[count++] = make_nv("date", worker_.http_date());
   if (hsts_) nv[count++] = make_nv("strict-transport-security", worker_.options().hsts_header);
 
-  bool has_body = response_.framing != BodyFraming::None;
+  bool has_body = response.framing != BodyFraming::None;
   nghttp2_data_provider provider{};
   provider.source.ptr = this;
   provider.read_callback = read_body_trampoline;
   // nghttp2 copies names and values: the upstream buffer may be consumed right after.
   int rv = nghttp2_submit_response(connection_->session(), id_, nv.data(), count,
                                    has_body ? &provider : nullptr);
-  upstream_->consume(response_.head_size);
+  upstream_->consume(response.head_size);
   if (rv != 0) {
     release_upstream(false);
     return reset_stream(NGHTTP2_INTERNAL_ERROR);
@@ -416,7 +430,7 @@ void Http2Stream::on_response_head() {
     release_upstream(response_keep_alive_);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* flags) {
@@ -435,7 +449,7 @@ long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* f
   if (!upstream_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   size_t written = 0;
   bool done = false;
-  switch (response_.framing) {
+  switch (response_framing_) {
     case BodyFraming::None:
       done = true;
       break;
@@ -486,7 +500,7 @@ long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* f
   if (done) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     response_done_ = true;
-    release_upstream(response_keep_alive_ && response_.framing != BodyFraming::UntilClose);
+    release_upstream(response_keep_alive_ && response_framing_ != BodyFraming::UntilClose);
     return static_cast<long>(written);
   }
   if (written > 0) {
@@ -588,7 +602,7 @@ void Http2Stream::submit(int status, std::string_view location, bool body) {
   nghttp2_submit_response(connection_->session(), id_, nv.data(), count,
                           body ? &provider : nullptr);
   set_deadline(worker_.options().proxy_send_timeout);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 // A gRPC client understands a gRPC status, not an HTML page: strait's own answers become
@@ -628,13 +642,13 @@ void Http2Stream::submit_grpc_status(int http_status) {
   response_done_ = true;
   local_body_.clear();
   nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(), nullptr);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 void Http2Stream::reset_stream(uint32_t error_code) {
   if (closed_ || connection_->closed()) return;
   nghttp2_submit_rst_stream(connection_->session(), NGHTTP2_FLAG_NONE, id_, error_code);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 void Http2Stream::release_upstream(bool reusable) {
@@ -803,7 +817,7 @@ size_t Http2Stream::upstream_request_body(uint8_t* buffer, size_t length, bool& 
     // Handed to the upstream session: the client may send that much more.
     if (!closed_ && !connection_->closed()) {
       nghttp2_session_consume(connection_->session(), id_, n);
-      connection_->flush();
+      connection_->flush_soon();
     }
   }
   end = request_ended_ && body_pending_.empty();
@@ -834,7 +848,7 @@ void Http2Stream::upstream_response(std::vector<H2Field>& fields, bool end_strea
   nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(),
                           end_stream ? nullptr : &provider);
   set_deadline(worker_.options().proxy_read_timeout);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 void Http2Stream::upstream_data(const uint8_t* data, size_t size) {
@@ -842,7 +856,7 @@ void Http2Stream::upstream_data(const uint8_t* data, size_t size) {
   set_deadline(worker_.options().proxy_read_timeout);
   if (closed_ || connection_->closed()) return;
   nghttp2_session_resume_data(connection_->session(), id_);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 void Http2Stream::upstream_trailers(std::vector<H2Field>& fields) {
@@ -869,7 +883,7 @@ void Http2Stream::upstream_closed(uint32_t error_code, bool connect_failed) {
   }
   if (error_code != NGHTTP2_NO_ERROR) return reset_stream(NGHTTP2_INTERNAL_ERROR);
   nghttp2_session_resume_data(connection_->session(), id_);
-  connection_->flush();
+  connection_->flush_soon();
 }
 
 long Http2Stream::read_h2c_body(uint8_t* buffer, size_t length, uint32_t* flags) {

@@ -118,7 +118,7 @@ class Http2Stream final : public UpstreamOwner,
   std::shared_ptr<UpstreamConnection> upstream_;
   bool upstream_eof_ = false;
   boost::system::error_code upstream_error_;
-  ParsedResponse response_;
+  BodyFraming response_framing_ = BodyFraming::None;
   int response_status_ = 0;
   bool response_started_ = false;
   bool response_done_ = false;

@@ -19,6 +19,15 @@ void UpstreamConnection::ensure_read() {
     begin = 0;
   }
   read_pending_ = true;
+  if (tls) {
+    // TLS may hold decrypted bytes already: read through the stream.
+    return tls->async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
+                                [self = shared_from_this()](const boost::system::error_code& ec,
+                                                            size_t n) { self->on_read(ec, n); });
+  }
+  // (Measured: waiting with async_wait(wait_read) instead would save the speculative read that
+  // returns EAGAIN when a pooled connection re-arms, but Asio then pays an epoll_ctl per wait:
+  // no gain.)
   socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
                          [self = shared_from_this()](const boost::system::error_code& ec,
                                                      size_t n) { self->on_read(ec, n); });
@@ -43,9 +52,27 @@ void UpstreamConnection::close() {
   if (socket.is_open()) socket.close(ignored);
 }
 
-std::shared_ptr<UpstreamConnection> UpstreamPool::take(std::string_view key) {
-  auto it = idle_.find(key);
-  if (it == idle_.end() || it->second.empty()) return nullptr;
+boost::asio::ssl::context& UpstreamConnection::upstream_tls_context() {
+  static boost::asio::ssl::context context = [] {
+    boost::asio::ssl::context c(boost::asio::ssl::context::tls_client);
+    SSL_CTX* ctx = c.native_handle();
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(
+        ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(ctx, kHttp11, sizeof kHttp11);
+    // Sessions are resumed per connection only; a pooled connection already saves handshakes.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return c;
+  }();
+  return context;
+}
+
+std::shared_ptr<UpstreamConnection> UpstreamPool::take(std::string_view key, bool tls) {
+  IdleMap& idle = tls ? idle_tls_ : idle_;
+  auto it = idle.find(key);
+  if (it == idle.end() || it->second.empty()) return nullptr;
   // Most recently used first: warm connection, and the oldest ones age out in sweep().
   std::shared_ptr<UpstreamConnection> c = std::move(it->second.back());
   it->second.pop_back();
@@ -59,7 +86,7 @@ void UpstreamPool::give_back(std::shared_ptr<UpstreamConnection> c, uint64_t now
     c->close();
     return;
   }
-  auto& list = idle_[c->key];
+  auto& list = idle_for(*c)[c->key];
   if (list.size() >= max_idle_per_key_) {
     c->close();
     return;
@@ -71,8 +98,9 @@ void UpstreamPool::give_back(std::shared_ptr<UpstreamConnection> c, uint64_t now
 }
 
 void UpstreamPool::drop(UpstreamConnection* c) {
-  auto it = idle_.find(c->key);
-  if (it == idle_.end()) return;
+  IdleMap& idle = idle_for(*c);
+  auto it = idle.find(c->key);
+  if (it == idle.end()) return;
   auto& list = it->second;
   auto pos = std::find_if(list.begin(), list.end(), [c](const auto& p) { return p.get() == c; });
   if (pos != list.end()) {
@@ -82,7 +110,12 @@ void UpstreamPool::drop(UpstreamConnection* c) {
 }
 
 void UpstreamPool::sweep(uint64_t now_ms) {
-  for (auto it = idle_.begin(); it != idle_.end();) {
+  sweep(idle_, now_ms);
+  sweep(idle_tls_, now_ms);
+}
+
+void UpstreamPool::sweep(IdleMap& idle, uint64_t now_ms) {
+  for (auto it = idle.begin(); it != idle.end();) {
     auto& list = it->second;
     // Oldest are at the front.
     size_t expired = 0;
@@ -93,23 +126,26 @@ void UpstreamPool::sweep(uint64_t now_ms) {
       list[i]->close();
     }
     list.erase(list.begin(), list.begin() + static_cast<ptrdiff_t>(expired));
-    it = list.empty() ? idle_.erase(it) : std::next(it);
+    it = list.empty() ? idle.erase(it) : std::next(it);
   }
 }
 
 void UpstreamPool::close_all() {
-  for (auto& [key, list] : idle_) {
-    for (auto& c : list) {
-      c->in_pool = false;
-      c->close();
+  for (IdleMap* idle : {&idle_, &idle_tls_}) {
+    for (auto& [key, list] : *idle) {
+      for (auto& c : list) {
+        c->in_pool = false;
+        c->close();
+      }
     }
+    idle->clear();
   }
-  idle_.clear();
 }
 
 size_t UpstreamPool::idle_count() const {
   size_t n = 0;
-  for (const auto& [key, list] : idle_) n += list.size();
+  for (const IdleMap* idle : {&idle_, &idle_tls_})
+    for (const auto& [key, list] : *idle) n += list.size();
   return n;
 }
 

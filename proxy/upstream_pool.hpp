@@ -7,6 +7,9 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -34,6 +37,9 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
   ~UpstreamConnection();
 
   boost::asio::ip::tcp::socket socket;
+  // TLS to the pod (Service port appProtocol https / kubernetes.io/wss), over `socket`; null for
+  // plain connections. Declared after `socket`: destroyed first.
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls;
   std::string key;  // pool key: endpoint text (or external name:port)
   // Read buffer: [begin, end) holds unconsumed bytes.
   std::unique_ptr<char[]> buffer;
@@ -52,6 +58,27 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
     begin += n;
     if (begin == end) begin = end = 0;
   }
+  // Starts TLS on the connected socket (SNI when server_name is not empty: ExternalName hosts;
+  // pods are addressed by IP, as nginx's proxy_ssl_server_name off). Certificates are not
+  // verified, as ingress-nginx's proxy-ssl-verify defaults to off.
+  template <typename Handler>
+  void async_client_handshake(const std::string& server_name, Handler&& handler) {
+    tls = std::make_unique<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>>(
+        socket, upstream_tls_context());
+    if (!server_name.empty()) SSL_set_tlsext_host_name(tls->native_handle(), server_name.c_str());
+    tls->async_handshake(boost::asio::ssl::stream_base::client, std::forward<Handler>(handler));
+  }
+  // Writes all of `buffers` through TLS or the plain socket.
+  template <typename Buffers, typename Handler>
+  void async_write(const Buffers& buffers, Handler&& handler) {
+    if (tls) {
+      boost::asio::async_write(*tls, buffers, std::forward<Handler>(handler));
+    } else {
+      boost::asio::async_write(socket, buffers, std::forward<Handler>(handler));
+    }
+  }
+  // The client context for TLS to pods: one per process, TLS 1.2+, ALPN http/1.1.
+  static boost::asio::ssl::context& upstream_tls_context();
   // Posts a read unless one is already pending. Completions go to owner, or, while idle in the
   // pool, close the connection.
   void ensure_read();
@@ -68,8 +95,8 @@ class UpstreamPool {
  public:
   UpstreamPool(size_t max_idle_per_key, uint64_t idle_timeout_ms)
       : max_idle_per_key_(max_idle_per_key), idle_timeout_ms_(idle_timeout_ms) {}
-  // An idle connection for key, or null.
-  std::shared_ptr<UpstreamConnection> take(std::string_view key);
+  // An idle connection for key (over TLS or not), or null.
+  std::shared_ptr<UpstreamConnection> take(std::string_view key, bool tls = false);
   // Returns a connection whose last response was complete and whose framing stayed clean.
   void give_back(std::shared_ptr<UpstreamConnection> c, uint64_t now_ms);
   // Called by a connection whose idle read completed (peer closed or misbehaved).
@@ -81,7 +108,11 @@ class UpstreamPool {
  private:
   size_t max_idle_per_key_;
   uint64_t idle_timeout_ms_;
-  StringMap<std::vector<std::shared_ptr<UpstreamConnection>>> idle_;
+  using IdleMap = StringMap<std::vector<std::shared_ptr<UpstreamConnection>>>;
+  void sweep(IdleMap& idle, uint64_t now_ms);
+  IdleMap& idle_for(const UpstreamConnection& c) { return c.tls ? idle_tls_ : idle_; }
+  IdleMap idle_;
+  IdleMap idle_tls_;  // TLS connections apart: the same endpoint text never mixes the two
 };
 
 }  // namespace strait::proxy
