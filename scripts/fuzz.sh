@@ -23,11 +23,13 @@ build fuzz_path tests/fuzz/fuzz_path.cpp proxy/path_normalizer.cpp &
 build fuzz_manifest tests/fuzz/fuzz_manifest.cpp controller/*.cpp proxy/router.cpp \
   common/log.cpp common/metrics.cpp -lyaml-cpp &
 wait
+build fuzz_api_objects tests/fuzz/fuzz_api_objects.cpp controller/*.cpp proxy/router.cpp \
+  common/log.cpp common/metrics.cpp -lyaml-cpp
 
 # fuzz_manifest is built but not in the default run: yaml-cpp 0.7 (Debian 12) can spend minutes
 # on some small inputs (found by this target). Manifests come from the operator's own files, and
 # API mode decodes JSON without yaml-cpp. FUZZ_TARGETS="manifest" runs it.
-for target in ${FUZZ_TARGETS:-http1_request chunked path}; do
+for target in ${FUZZ_TARGETS:-http1_request chunked path api_objects}; do
   corpus="$out/corpus-$target"
   mkdir -p "$corpus"
   cp -n tests/fuzz/corpus/$target/* "$corpus/" 2>/dev/null || true
