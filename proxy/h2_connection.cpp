@@ -263,7 +263,8 @@ void Http2Connection::flush() {
   writing_ = true;
   // A client we are throwing out gets little time to take its GOAWAY.
   auto timeout = terminated_ ? kLinger : worker_.options().proxy_send_timeout;
-  deadline_ms = worker_.now_ms() + static_cast<uint64_t>(timeout.count());
+  write_deadline_ms_ = worker_.now_ms() + static_cast<uint64_t>(timeout.count());
+  update_deadline();
   write(out_.data(), out_.size());
 }
 
@@ -369,11 +370,15 @@ void Http2Connection::count_glitch() {
 // ---- deadlines, drain, close ---------------------------------------------------------------
 
 void Http2Connection::update_deadline() {
-  // A write in progress keeps its send deadline, a lingering close its own.
-  if (closed_ || writing_ || lingering_) return;
+  if (closed_ || lingering_) return;  // a lingering close keeps its own deadline
   if (!streams_.empty() || goaway_stage_ == 1) {
-    // Streams carry their own deadlines; the worker's tick lets on_deadline look at them.
+    // Streams carry their own deadlines (and a write in progress its own): the worker's tick
+    // lets on_deadline look at them, also while the connection keeps writing.
     deadline_ms = worker_.now_ms();
+    return;
+  }
+  if (writing_) {
+    deadline_ms = write_deadline_ms_;
     return;
   }
   const ProxyOptions& o = worker_.options();
@@ -385,14 +390,14 @@ void Http2Connection::on_deadline() {
   if (closed_) return;
   deadline_ms = UINT64_MAX;
   if (lingering_) return close();
-  if (writing_) return close();  // the client does not read what we send
   uint64_t now = worker_.now_ms();
+  if (writing_ && now >= write_deadline_ms_) return close();  // the client does not read
   if (goaway_stage_ == 1 && now >= goaway_at_ms_ + kGoawayGraceMs) {
     goaway_stage_ = 2;
     nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last_accepted_stream_, NGHTTP2_NO_ERROR,
                           nullptr, 0);
   }
-  if (streams_.empty() && goaway_stage_ != 1) {
+  if (streams_.empty() && goaway_stage_ != 1 && !writing_) {
     if (goaway_stage_ == 0) {
       // Idle: say goodbye properly, then close once the GOAWAY is written.
       goaway_stage_ = 2;

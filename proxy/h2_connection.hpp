@@ -97,9 +97,12 @@ class Http2Connection : public TimedConnection,
   bool writing_ = false;
   bool closed_ = false;
   bool in_session_ = false;
-  bool flush_posted_ = false;  // inside nghttp2 (mem_recv/mem_send): flush after it returns
-  bool terminated_ = false;    // GOAWAY for abuse queued: the client gets little time
-  bool lingering_ = false;     // half-closed, discarding input until the client closes
+  bool flush_posted_ = false;
+  uint64_t write_deadline_ms_ =
+      UINT64_MAX;            // while writing_: the client must take our bytes  // inside nghttp2
+                             // (mem_recv/mem_send): flush after it returns
+  bool terminated_ = false;  // GOAWAY for abuse queued: the client gets little time
+  bool lingering_ = false;   // half-closed, discarding input until the client closes
   // 0: serving; 1: shutdown notice sent (drain); 2: final GOAWAY sent.
   uint8_t goaway_stage_ = 0;
   uint64_t goaway_at_ms_ = 0;

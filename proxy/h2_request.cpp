@@ -19,7 +19,9 @@ void fail(ParsedRequest& out, int status, const char* reason) {
 void H2RequestHeaders::reset(size_t max_list_size, size_t max_fields) {
   storage_.clear();
   fields_.clear();
-  method_ = scheme_ = authority_ = path_ = protocol_ = cookie_ = Span{};
+  method_ = scheme_ = authority_ = path_ = protocol_ = Span{};
+  cookie_.clear();
+  counted_fields_ = 0;
   list_size_ = 0;
   max_list_size_ = max_list_size;
   max_fields_ = max_fields;
@@ -36,7 +38,9 @@ H2RequestHeaders::Span H2RequestHeaders::store(std::string_view s) {
 bool H2RequestHeaders::add(std::string_view name, std::string_view value) {
   if (too_large_) return false;
   list_size_ += name.size() + value.size() + kFieldOverhead;
-  if (list_size_ > max_list_size_ || fields_.size() >= max_fields_) {
+  // Cookie crumbs (RFC 9113 8.2.3) become one field: only the list size bounds them.
+  if (name != "cookie") ++counted_fields_;
+  if (list_size_ > max_list_size_ || counted_fields_ > max_fields_) {
     too_large_ = true;
     return false;
   }
@@ -79,24 +83,30 @@ void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
   if (protocol_.present) return fail(out, 501, "extended CONNECT not supported");
   if (!path_.present || view(path_).empty()) return fail(out, 400, "missing :path");
   if (!scheme_.present) return fail(out, 400, "missing :scheme");
+  // Only http(s) requests: another scheme would let :path be absolute-form (nghttp2 checks the
+  // path's shape only for these two), and routing must never take its host from the path.
+  if (view(scheme_) != "http" && view(scheme_) != "https")
+    return fail(out, 400, "unsupported :scheme");
   // The target goes into an HTTP/1 request line: no byte there may end or split it.
   std::string_view path = view(path_);
   for (char c : path) {
     auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f) return fail(out, 400, "invalid character in :path");
   }
+  if (path.front() != '/' && !(path == "*" && out.method == "OPTIONS"))
+    return fail(out, 400, ":path is not origin-form");
   out.target = path;
 
-  // Cookies may arrive split into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+  // Cookies may arrive split into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3). Joined
+  // into a member of its own: storage_ must not grow while views into it are held.
   bool first_cookie = true;
-  std::string cookie;
   std::string_view host_field;
   bool several_hosts = false;
   for (const Field& f : fields_) {
     std::string_view name = view(f.name);
     if (name == "cookie") {
-      if (!first_cookie) cookie.append("; ");
-      cookie.append(view(f.value));
+      if (!first_cookie) cookie_.append("; ");
+      cookie_.append(view(f.value));
       first_cookie = false;
     } else if (name == "host") {
       if (!host_field.empty()) several_hosts = true;
@@ -104,7 +114,6 @@ void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
     }
   }
   if (several_hosts) return fail(out, 400, "several Host fields");
-  if (!first_cookie) cookie_ = store(cookie);
 
   // Route by :authority; a Host field that disagrees makes the request malformed (RFC 9113
   // 8.3.1), so the backend can never see a different host than the one routed on.
@@ -133,9 +142,9 @@ void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
     out.ids[out.header_count] = id;
     ++out.header_count;
   }
-  if (cookie_.present) {
+  if (!first_cookie) {
     if (out.header_count == kMaxHeaders) return fail(out, 431, "too many header fields");
-    out.headers[out.header_count] = {"cookie", view(cookie_)};
+    out.headers[out.header_count] = {"cookie", cookie_};
     out.ids[out.header_count] = HeaderId::Other;
     ++out.header_count;
   }

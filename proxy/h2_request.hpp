@@ -48,7 +48,8 @@ class H2RequestHeaders {
   std::string storage_;
   std::vector<Field> fields_;
   Span method_, scheme_, authority_, path_, protocol_;
-  Span cookie_;  // cookie fields joined with "; " (RFC 9113 8.2.3)
+  std::string cookie_;  // cookie fields joined with "; " (RFC 9113 8.2.3)
+  size_t counted_fields_ = 0;
   size_t list_size_ = 0;
   size_t max_list_size_ = 0;
   size_t max_fields_ = 0;

@@ -60,6 +60,8 @@ Http2Stream::Http2Stream(std::shared_ptr<Http2Connection> connection, int32_t id
     : connection_(std::move(connection)), worker_(connection_->worker()), id_(id) {
   const ProxyOptions& o = worker_.options();
   headers_.reset(o.limits.max_head, kMaxHeaders);
+  // A header block that never ends (HEADERS without END_HEADERS, then silence) times out.
+  set_deadline(o.client_header_timeout);
 }
 
 Http2Stream::~Http2Stream() = default;
@@ -148,17 +150,24 @@ void Http2Stream::handle_request() {
   pick_endpoint_and_connect();
 }
 
+void Http2Stream::consume_client(size_t n) {
+  n = std::min(n, unconsumed_);
+  if (n == 0 || connection_->closed()) return;
+  unconsumed_ -= n;
+  nghttp2_session_consume(connection_->session(), id_, n);
+}
+
 void Http2Stream::on_data(const uint8_t* data, size_t size) {
   body_received_ += size;
+  unconsumed_ += size;  // returned by consume_client(), at the latest when the stream closes
   // An HTTP/2 upstream is full duplex: its answer may start while the request still streams.
   if (!forwarding_ || (phase_ != Phase::Upstream && !h2_session_)) {
     // Not going anywhere (answered locally, or failed): return the window at once.
-    nghttp2_session_consume(connection_->session(), id_, size);
-    return;
+    return consume_client(size);
   }
   uint64_t limit = worker_.options().proxy_body_size;
   if (limit != 0 && body_received_ > limit) {
-    nghttp2_session_consume(connection_->session(), id_, size);
+    consume_client(size);
     release_upstream(false);
     forwarding_ = false;
     worker_.metrics().requests_rejected.add();
@@ -211,6 +220,8 @@ void Http2Stream::pick_endpoint_and_connect() {
 
 void Http2Stream::connect_to(const Endpoint& endpoint) {
   reused_upstream_ = false;
+  upstream_eof_ = false;  // a retry after a stale pooled connection starts clean
+  upstream_error_ = {};
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), endpoint.text);
   set_deadline(worker_.options().proxy_connect_timeout);
   upstream_->socket.async_connect(
@@ -228,6 +239,8 @@ void Http2Stream::connect_external(const Cluster& cluster) {
     return send_to_upstream();
   }
   reused_upstream_ = false;
+  upstream_eof_ = false;
+  upstream_error_ = {};
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
   set_deadline(worker_.options().proxy_connect_timeout);
   auto resolver = std::make_shared<tcp::resolver>(worker_.io());
@@ -322,8 +335,8 @@ void Http2Stream::await_response() {
 
 void Http2Stream::on_sent(const error_code&, size_t payload) {
   // The bytes are with the upstream: give the client its window back.
-  if (payload == 0 || closed_ || connection_->closed()) return;
-  nghttp2_session_consume(connection_->session(), id_, payload);
+  if (payload == 0) return;
+  consume_client(payload);
   connection_->flush_soon();
 }
 
@@ -492,7 +505,8 @@ long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* f
       std::memcpy(buffer, upstream_->data(), n);
       upstream_->consume(n);
       written = n;
-      done = n == 0 && (upstream_eof_ || upstream_error_);
+      // Only a clean EOF ends such a body; a reset is a failure (handled below).
+      done = n == 0 && upstream_eof_;
       break;
     }
   }
@@ -551,7 +565,12 @@ void Http2Stream::upstream_failed(const char* why, bool connect_phase) {
 
 void Http2Stream::respond_local(int status) {
   release_upstream(false);
+  release_h2_upstream();  // an HTTP/2 upstream stream is cancelled: it must not answer too
   forwarding_ = false;
+  // Body bytes received and not forwarded: return their window.
+  consume_client(body_pending_.size() - pending_offset_);
+  body_pending_.clear();
+  pending_offset_ = 0;
   if (closed_ || connection_->closed()) return;
   if (response_started_) return reset_stream(NGHTTP2_INTERNAL_ERROR);
   phase_ = Phase::Respond;
@@ -559,11 +578,6 @@ void Http2Stream::respond_local(int status) {
   local_body_.clear();
   local_offset_ = 0;
   if (!request_.head_method) write_local_response_body(status, local_body_);
-  // Any body bytes already received will not be forwarded: return their window.
-  if (!body_pending_.empty()) {
-    nghttp2_session_consume(connection_->session(), id_, body_pending_.size());
-    body_pending_.clear();
-  }
   submit(status, {}, !local_body_.empty());
 }
 
@@ -641,8 +655,22 @@ void Http2Stream::submit_grpc_status(int http_status) {
       make_nv("grpc-message", message)};
   response_done_ = true;
   local_body_.clear();
+  // The client may still be sending: the stream ends at the latest when this deadline fires.
+  set_deadline(worker_.options().proxy_send_timeout);
   nghttp2_submit_response(connection_->session(), id_, nv.data(), nv.size(), nullptr);
   connection_->flush_soon();
+}
+
+void Http2Stream::release_h2_upstream() {
+  if (!h2_session_) return;
+  if (h2_stream_id_ >= 0) h2_session_->cancel(h2_stream_id_);
+  h2_stream_id_ = -1;
+  // Response bytes received and never passed on still count against the session's window.
+  size_t left = h2_body_.size() - h2_body_offset_;
+  if (left > 0 && h2_consume_id_ >= 0) h2_session_->consume(h2_consume_id_, left);
+  h2_body_.clear();
+  h2_body_offset_ = 0;
+  h2_session_->flush_soon();
 }
 
 void Http2Stream::reset_stream(uint32_t error_code) {
@@ -668,8 +696,7 @@ void Http2Stream::on_deadline() {
   deadline_ms = UINT64_MAX;
   if (h2_session_) {
     // The upstream stream is abandoned; the client gets 504 if nothing was answered yet.
-    if (h2_stream_id_ >= 0) h2_session_->cancel(h2_stream_id_);
-    h2_stream_id_ = -1;
+    release_h2_upstream();
     forwarding_ = false;
     if (!response_started_ && phase_ != Phase::Respond) return respond_local(504);
     return reset_stream(NGHTTP2_CANCEL);
@@ -695,8 +722,9 @@ void Http2Stream::on_deadline() {
 
 void Http2Stream::on_closed(uint32_t) {
   closed_ = true;
-  if (h2_session_ && h2_stream_id_ >= 0) h2_session_->cancel(h2_stream_id_);
-  h2_stream_id_ = -1;
+  release_h2_upstream();
+  // Whatever the client sent that was never forwarded gives the connection its window back.
+  consume_client(unconsumed_);
   if (!response_done_ || upstream_) release_upstream(false);
   forwarding_ = false;
   phase_ = Phase::Done;
@@ -796,6 +824,7 @@ void Http2Stream::forward_h2c() {
   h2_session_ = Http2UpstreamSession::get(worker_, endpoint.text, to_tcp_endpoint(endpoint));
   h2_stream_id_ =
       h2_session_->open_stream(shared_from_this(), nv.data(), nv.size(), !request_ended_);
+  h2_consume_id_ = h2_stream_id_;
   if (h2_stream_id_ < 0) {
     h2_session_.reset();
     return respond_local(502);
@@ -815,10 +844,8 @@ size_t Http2Stream::upstream_request_body(uint8_t* buffer, size_t length, bool& 
   if (n > 0) {
     body_started_ = true;
     // Handed to the upstream session: the client may send that much more.
-    if (!closed_ && !connection_->closed()) {
-      nghttp2_session_consume(connection_->session(), id_, n);
-      connection_->flush_soon();
-    }
+    consume_client(n);
+    if (!connection_->closed()) connection_->flush_soon();
   }
   end = request_ended_ && body_pending_.empty();
   return n;
@@ -896,9 +923,10 @@ long Http2Stream::read_h2c_body(uint8_t* buffer, size_t length, uint32_t* flags)
     h2_body_offset_ = 0;
   }
   response_bytes_ += n;
-  if (n > 0 && h2_stream_id_ >= 0) {
-    h2_session_->consume(h2_stream_id_, n);
-    h2_session_->flush();
+  if (n > 0 && h2_consume_id_ >= 0) {
+    // Even after the upstream stream closed: its last DATA still holds the session's window.
+    h2_session_->consume(h2_consume_id_, n);
+    h2_session_->flush_soon();  // not from inside the client session's mem_send
   }
   if (available == n && h2_upstream_ended_) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;

@@ -73,6 +73,10 @@ class Http2Stream final : public UpstreamOwner,
   void submit(int status, std::string_view location, bool body);
   void submit_grpc_status(int http_status);
   void reset_stream(uint32_t error_code);
+  // Returns request bytes' flow-control window to the client (bounded by what is outstanding).
+  void consume_client(size_t n);
+  // Cancels the HTTP/2 upstream stream (if any) and returns the window of unread response bytes.
+  void release_h2_upstream();
   void release_upstream(bool reusable);
   void finish();
   void set_deadline(std::chrono::milliseconds timeout);
@@ -134,9 +138,11 @@ class Http2Stream final : public UpstreamOwner,
 
   // HTTP/2 upstream (appProtocol h2c/grpc).
   std::shared_ptr<Http2UpstreamSession> h2_session_;
-  int32_t h2_stream_id_ = -1;
-  size_t pending_offset_ = 0;  // request body bytes of body_pending_ already handed upstream
-  std::string h2_body_;        // response body received, not yet taken by the client side
+  int32_t h2_stream_id_ = -1;   // open upstream stream, -1 once closed or cancelled
+  int32_t h2_consume_id_ = -1;  // its id, kept for returning window after it closed
+  size_t unconsumed_ = 0;       // request bytes received whose window was not returned yet
+  size_t pending_offset_ = 0;   // request body bytes of body_pending_ already handed upstream
+  std::string h2_body_;         // response body received, not yet taken by the client side
   size_t h2_body_offset_ = 0;
   bool h2_upstream_ended_ = false;
   std::vector<H2Field> h2_trailers_;

@@ -2,6 +2,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 namespace strait::proxy {
@@ -98,11 +99,12 @@ Http2UpstreamSession::Http2UpstreamSession(Worker& worker, std::string key)
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   worker_.register_connection(this);
+  registered_ = true;
 }
 
 Http2UpstreamSession::~Http2UpstreamSession() {
   nghttp2_session_del(session_);
-  worker_.unregister_connection(this);
+  if (registered_) worker_.unregister_connection(this);
   auto it = registry.find(key_);
   if (it != registry.end() && it->second.expired()) registry.erase(it);
 }
@@ -214,6 +216,15 @@ void Http2UpstreamSession::flush() {
                            });
 }
 
+void Http2UpstreamSession::flush_soon() {
+  if (flush_posted_ || closed_) return;
+  flush_posted_ = true;
+  boost::asio::post(worker_.io(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
 // ---- nghttp2 callbacks -----------------------------------------------------------------------
 
 int Http2UpstreamSession::on_header(int32_t stream_id, uint8_t, std::string_view name,
@@ -321,6 +332,12 @@ void Http2UpstreamSession::close(bool connect_failed) {
   for (auto& [id, s] : streams) s.handler->upstream_closed(NGHTTP2_CANCEL, connect_failed);
   error_code ignored;
   socket_.close(ignored);
+  // Leave the worker's deadline list now: the last stream holding this session may drop it
+  // while the worker walks that list, and a closed session needs no deadline.
+  if (registered_) {
+    registered_ = false;
+    worker_.unregister_connection(this);
+  }
 }
 
 }  // namespace strait::proxy

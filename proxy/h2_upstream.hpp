@@ -62,6 +62,9 @@ class Http2UpstreamSession final : public TimedConnection,
   // The exchange gave up: RST_STREAM(CANCEL), the handler hears nothing more.
   void cancel(int32_t stream_id);
   void flush();
+  // flush() after the handlers already ready have run (safe from inside another session's
+  // nghttp2 callbacks).
+  void flush_soon();
   bool usable() const;
 
   // TimedConnection.
@@ -100,6 +103,8 @@ class Http2UpstreamSession final : public TimedConnection,
   bool closed_ = false;
   bool in_session_ = false;
   bool goaway_received_ = false;
+  bool flush_posted_ = false;
+  bool registered_ = false;  // in the worker's deadline list (left on close, not destruction)
 };
 
 }  // namespace strait::proxy

@@ -33,6 +33,10 @@ def bidi(request_iterator, context):
         yield m.upper()
 
 
+def big(request, context):
+    return b"x" * int(request.decode())
+
+
 def fail(request, context):
     context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
 
@@ -44,6 +48,7 @@ def serve(address):
         "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
+        "Big": grpc.unary_unary_rpc_method_handler(big),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("echo.Echo", handlers),))
@@ -80,6 +85,12 @@ def call(target, authority):
     results["bidi"] = outcome(
         lambda: [m.decode() for m in channel.stream_stream("/echo.Echo/Bidi")(
             iter([b"a", b"b", b"c"]), timeout=timeout)])
+    # 3 MB of responses through one channel (one upstream HTTP/2 session), in 150 unary calls
+    # whose last bytes arrive together with the end of their stream: more than the session's
+    # 1 MiB connection window, so strait must return it even for streams already closed.
+    results["big"] = outcome(
+        lambda: sorted({len(channel.unary_unary("/echo.Echo/Big")(b"20000", timeout=timeout))
+                        for _ in range(150)}))
     results["fail"] = outcome(
         lambda: channel.unary_unary("/echo.Echo/Fail")(b"", timeout=timeout).decode())
     print(json.dumps(results))

@@ -96,10 +96,27 @@ TEST_F(GrpcTest, UnaryAndStreamingCallsPassWithTrailers) {
   ASSERT_TRUE(r["bidi"]["ok"]) << r;
   EXPECT_EQ(r["bidi"]["value"], nlohmann::json::array({"A", "B", "C"}));
 
+  ASSERT_TRUE(r["big"]["ok"]) << "responses stalled on the upstream session's window: " << r;
+  EXPECT_EQ(r["big"]["value"], nlohmann::json::array({20000}));
+
   // An error status from the service arrives as the service sent it (grpc-status in trailers).
   EXPECT_FALSE(r["fail"]["ok"]);
   EXPECT_EQ(r["fail"]["code"], "NOT_FOUND") << r;
   EXPECT_EQ(r["fail"]["details"], "no such thing") << r;
+}
+
+TEST_F(GrpcTest, BodyLimitStopsALargeClientStreamAndTheChannelStaysUsable) {
+  // The default 1 MB limit: the 3 MB client stream is refused mid-call (the upstream call is
+  // cancelled, nothing more reaches the pod), every other call still works.
+  std::string address = start_grpc_server();
+  write_grpc_app(address, "grpc");
+  start_strait();
+  auto r = call_through_strait();
+  EXPECT_FALSE(r["client_stream"]["ok"]) << r;
+  EXPECT_EQ(r["client_stream"]["details"], "413 Content Too Large") << r;
+  EXPECT_TRUE(r["unary"]["ok"]) << r;
+  EXPECT_TRUE(r["bidi"]["ok"]) << r;
+  EXPECT_TRUE(r["big"]["ok"]) << r;
 }
 
 TEST_F(GrpcTest, WithoutAppProtocolTheUpstreamIsHttp11AndTheCallFailsCleanly) {

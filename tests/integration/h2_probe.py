@@ -185,6 +185,21 @@ def case_made_you_reset(p):
     return r
 
 
+def case_aborted_uploads(p):
+    # 40 uploads of 60,000 bytes each, abandoned with RST_STREAM: 2.4 MB in all, more than the
+    # 1 MiB connection window. The server must give the window of bytes it never forwarded
+    # back, or the client's next DATA overflows it (FLOW_CONTROL_ERROR).
+    p.read_frames(lambda r: r["settings"], timeout=2)
+    for i in range(40):
+        sid = 1 + 2 * i
+        p.send(headers_frame(sid, p.request_headers("/upload", method="POST"), end_stream=False),
+               DataFrame(sid, data=b"u" * 16000), DataFrame(sid, data=b"u" * 16000),
+               DataFrame(sid, data=b"u" * 16000), DataFrame(sid, data=b"u" * 12000),
+               RstStreamFrame(sid, 8))
+    p.send(headers_frame(81, p.request_headers("/after-uploads")))
+    return p.read_frames(lambda r: "81" in r["statuses"] or r["goaway"] is not None)
+
+
 def case_ping_flood(p):
     # CVE-2019-9512: PINGs while never reading the ACKs.
     sent = 0

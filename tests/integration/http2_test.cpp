@@ -271,6 +271,13 @@ TEST_F(Http2Test, EmptyDataFloodGetsGoaway) {
   expect_still_serving();
 }
 
+TEST_F(Http2Test, AbandonedUploadsGiveTheirWindowBack) {
+  start_app();
+  auto r = probe("aborted_uploads");
+  EXPECT_TRUE(r["goaway"].is_null()) << "the connection window leaked: " << r;
+  EXPECT_EQ(r["statuses"]["81"], 200) << r;
+}
+
 TEST_F(Http2Test, PingFloodFromAClientThatNeverReadsIsClosed) {
   start_app();
   auto r = probe("ping_flood");
