@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "proxy/endpoint_address.hpp"
+#include "proxy/exchange_routing.hpp"
 #include "proxy/h2_connection.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
@@ -216,40 +217,22 @@ void ClientConnection<Stream>::handle_request() {
   snapshot_ = worker_.snapshot();
   if (!snapshot_) return respond_local(503, true);
   // Route and forward the same normalised path (see path_normalizer.hpp).
-  std::string_view path = request_.path;
-  target_.clear();
-  if (request_.origin_target != "*") {
-    switch (normalize_path(request_.path, normalized_path_)) {
-      case PathCheck::Unchanged:
-        break;
-      case PathCheck::Normalized:
-        path = normalized_path_;
-        target_.assign(normalized_path_);
-        target_.append(request_.origin_target.substr(request_.path.size()));
-        break;
-      case PathCheck::Rejected:
-        return reject(400, "encoded slash hides a dot segment");
-    }
+  RoutingDecision route = route_exchange(*snapshot_.get(), request_, kTls, !o.hsts_header.empty(),
+                                         normalized_path_, target_, route_ingress_);
+  hsts_ = route.hsts;
+  if (route.backend != nullptr) upstream_name_ = route.backend->name;
+  switch (route.action) {
+    case RoutingDecision::Action::Reject:
+      return reject(400, "encoded slash hides a dot segment");
+    case RoutingDecision::Action::Redirect:
+      return redirect_to_https();
+    case RoutingDecision::Action::Answer:
+      // A request body we will not read forces the connection closed.
+      return respond_local(route.status, request_has_body_);
+    case RoutingDecision::Action::Forward:
+      break;
   }
-  RouteMatch match = route_request(*snapshot_.get(), request_.authority, path);
-  if (match.route != nullptr) {
-    route_ingress_.assign(match.route->ingress);
-  } else if (match.vhost != nullptr) {
-    route_ingress_.assign(match.vhost->fallback_ingress);
-  }
-  hsts_ = kTls && match.vhost != nullptr && match.vhost->tls && match.vhost->hsts &&
-          !worker_.options().hsts_header.empty();
-  if (!kTls && match.vhost != nullptr && match.vhost->tls && match.vhost->ssl_redirect)
-    return redirect_to_https();
-  if (match.backend < 0) {
-    // Answer ourselves. A request body we will not read forces the connection closed.
-    return respond_local(match.backend == kBackendNotFound ? 404 : 503, request_has_body_);
-  }
-  cluster_ = match.backend;
-  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
-  upstream_name_ = cluster.name;
-  if (cluster.endpoints.empty() && cluster.external_name.empty())
-    return respond_local(503, request_has_body_);
+  cluster_ = route.cluster;
 
   request_body_.reset(request_.framing, request_.content_length,
                       request_.framing == BodyFraming::Chunked);

@@ -10,6 +10,7 @@
 
 #include "proxy/access_log.hpp"
 #include "proxy/endpoint_address.hpp"
+#include "proxy/exchange_routing.hpp"
 #include "proxy/h2_connection.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
@@ -100,38 +101,24 @@ void Http2Stream::handle_request() {
   }
   snapshot_ = worker_.snapshot();
   if (!snapshot_) return respond_local(503);
-  std::string_view path = request_.path;
-  target_.clear();
-  if (request_.origin_target != "*") {
-    switch (normalize_path(request_.path, normalized_path_)) {
-      case PathCheck::Unchanged:
-        break;
-      case PathCheck::Normalized:
-        path = normalized_path_;
-        target_.assign(normalized_path_);
-        target_.append(request_.origin_target.substr(request_.path.size()));
-        break;
-      case PathCheck::Rejected:
-        worker_.metrics().requests_rejected.add();
-        return respond_local(400);
-    }
-  }
-  RouteMatch match = route_request(*snapshot_.get(), request_.authority, path);
-  if (match.route != nullptr) {
-    route_ingress_.assign(match.route->ingress);
-  } else if (match.vhost != nullptr) {
-    route_ingress_.assign(match.vhost->fallback_ingress);
-  }
   bool tls = connection_->tls();
-  hsts_ = tls && match.vhost != nullptr && match.vhost->tls && match.vhost->hsts &&
-          !o.hsts_header.empty();
-  if (!tls && match.vhost != nullptr && match.vhost->tls && match.vhost->ssl_redirect)
-    return redirect_to_https();
-  if (match.backend < 0) return respond_local(match.backend == kBackendNotFound ? 404 : 503);
-  cluster_ = match.backend;
-  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
-  upstream_name_ = cluster.name;
-  if (cluster.endpoints.empty() && cluster.external_name.empty()) return respond_local(503);
+  RoutingDecision route = route_exchange(*snapshot_.get(), request_, tls, !o.hsts_header.empty(),
+                                         normalized_path_, target_, route_ingress_);
+  hsts_ = route.hsts;
+  if (route.backend != nullptr) upstream_name_ = route.backend->name;
+  switch (route.action) {
+    case RoutingDecision::Action::Reject:
+      worker_.metrics().requests_rejected.add();
+      return respond_local(route.status);
+    case RoutingDecision::Action::Redirect:
+      return redirect_to_https();
+    case RoutingDecision::Action::Answer:
+      return respond_local(route.status);
+    case RoutingDecision::Action::Forward:
+      break;
+  }
+  cluster_ = route.cluster;
+  const Cluster& cluster = *route.backend;
   if (cluster.protocol == UpstreamProtocol::H2c && cluster.external_name.empty())
     return forward_h2c();
 
