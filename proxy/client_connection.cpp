@@ -27,17 +27,16 @@ using error_code = boost::system::error_code;
 }  // namespace
 
 template <typename Stream>
-ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream)
+ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream, std::string client_ip,
+                                           uint16_t server_port)
     : worker_(worker),
       stream_(std::move(stream)),
+      client_ip_(std::move(client_ip)),
+      server_port_(std::to_string(server_port)),
       buffer_(new char[kInitialBuffer]),
       capacity_(kInitialBuffer) {
-  error_code ec;
-  auto remote = lowest().remote_endpoint(ec);
-  client_ip_ = ec ? "0.0.0.0" : remote.address().to_string();
-  auto local = lowest().local_endpoint(ec);
-  server_port_ = ec ? "0" : std::to_string(local.port());
-  lowest().set_option(tcp::no_delay(true), ec);
+  // No getpeername/getsockname/setsockopt here: the worker's accept4 returned the peer, the
+  // listener's port is known, and TCP_NODELAY is inherited from the listening socket.
   write_buffers_.reserve(3 * 16 + 2);
   worker_.register_connection(this);
   worker_.metrics().connections_total.add();
@@ -845,6 +844,15 @@ template <typename Stream>
 void ClientConnection<Stream>::linger() {
   // Half-close, then read and discard until the client closes (or a short deadline), so the
   // response is not destroyed by a reset caused by unread request bytes.
+  if constexpr (!kTls) {
+    // Unless no such byte can come: the client asked to close, its request had no body and
+    // nothing followed it. Closing at once saves the shutdown and the read of its FIN, as
+    // nginx does. (TLS keeps the close_notify exchange below.)
+    const size_t head_left = head_consumed_ ? 0 : request_.head_size;
+    if (request_.status == ParseStatus::Complete && !request_.keep_alive && !request_has_body_ &&
+        buffered() == head_left)
+      return close();
+  }
   phase_ = Phase::Linger;
   begin_ = end_ = 0;
   set_deadline(kLinger);

@@ -25,7 +25,8 @@ class ClientConnection final : public TimedConnection,
                                public std::enable_shared_from_this<ClientConnection<Stream>> {
  public:
   static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
-  ClientConnection(Worker& worker, Stream stream);
+  // client_ip: the peer address accept4 returned; server_port: the listener's port.
+  ClientConnection(Worker& worker, Stream stream, std::string client_ip, uint16_t server_port);
   ~ClientConnection() override;
   void start();
   void on_deadline() override;

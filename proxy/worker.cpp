@@ -1,8 +1,14 @@
 #include "proxy/worker.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 
@@ -13,6 +19,24 @@ namespace strait::proxy {
 namespace {
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 constexpr std::chrono::milliseconds kTick{250};
+// Connections accepted per listener wakeup before the other work of the loop gets its turn (the
+// wait is re-armed level-checked, so what is still queued wakes it again at once).
+constexpr int kAcceptBatch = 32;
+
+// Asio keeps per-socket flags (already non-blocking, possibly a dup'd descriptor) in the
+// protected implementation of basic_socket. A descriptor accept4() just made is neither shared
+// nor blocking: saying so saves the ioctl(FIONBIO) Asio would issue before the first operation
+// and the epoll_ctl(DEL) it issues before closing a descriptor that may be a dup (the kernel drops
+// a closed descriptor from the epoll set by itself). The member pointer formed in a derived class
+// is the standard way to reach a protected member of a base-class object.
+struct SocketState : tcp::socket {
+  static void mark_accepted(tcp::socket& s) {
+    auto& impl = (s.*(&SocketState::impl_)).get_implementation();
+    namespace ops = asio::detail::socket_ops;
+    impl.state_ = static_cast<ops::state_type>((impl.state_ & ~ops::possible_dup) |
+                                               ops::internal_non_blocking);
+  }
+};
 }  // namespace
 
 namespace {
@@ -20,8 +44,12 @@ void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at) {
   acceptor.open(at.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   acceptor.set_option(reuse_port(true));
+  // Accepted sockets inherit TCP_NODELAY from the listener (Linux): no setsockopt per connection.
+  acceptor.set_option(tcp::no_delay(true));
   acceptor.bind(at);
   acceptor.listen(asio::socket_base::max_listen_connections);
+  // accept4 on the native descriptor must not block.
+  acceptor.non_blocking(true);
 }
 }  // namespace
 
@@ -41,7 +69,11 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
   // Every worker has its own listening socket on the same port; the kernel spreads new
   // connections across them, so no accept lock and no cross-thread hand-off.
   open_listener(acceptor_, listen);
-  if (tls_context_ != nullptr) open_listener(tls_acceptor_, listen_https);
+  port_ = acceptor_.local_endpoint().port();
+  if (tls_context_ != nullptr) {
+    open_listener(tls_acceptor_, listen_https);
+    tls_port_ = tls_acceptor_.local_endpoint().port();
+  }
   update_clock();
 }
 
@@ -80,23 +112,75 @@ void Worker::update_clock() {
 }
 
 void Worker::accept_next() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (!ec) {
-      update_clock();
-      if (connection_count_ >= options_.max_worker_connections) {
-        refuse(std::move(socket));
-      } else {
-        std::make_shared<ClientConnection<tcp::socket>>(*this, std::move(socket))->start();
-      }
-    }
-    if (!acceptor_.is_open()) return;
-    // Out of descriptors or memory: wait for the next tick instead of spinning on accept.
-    if (ec && ec != asio::error::operation_aborted) {
-      accept_paused_ = true;
+  // Readiness only: the accepts themselves are accept4 calls (SOCK_NONBLOCK, and the peer address
+  // comes back with the descriptor), several per wakeup.
+  acceptor_.async_wait(tcp::acceptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec || !acceptor_.is_open()) return;
+    update_clock();
+    if (!accept_queued(false)) {
+      accept_paused_ = true;  // out of descriptors or memory: resumed by the next tick
       return;
     }
-    accept_next();
+    if (acceptor_.is_open()) accept_next();
   });
+}
+
+void Worker::accept_next_tls() {
+  tls_acceptor_.async_wait(tcp::acceptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec || !tls_acceptor_.is_open()) return;
+    update_clock();
+    if (!accept_queued(true)) {
+      tls_accept_paused_ = true;
+      return;
+    }
+    if (tls_acceptor_.is_open()) accept_next_tls();
+  });
+}
+
+bool Worker::accept_queued(bool tls) {
+  tcp::acceptor& acceptor = tls ? tls_acceptor_ : acceptor_;
+  const uint16_t port = tls ? tls_port_ : port_;
+  for (int i = 0; i < kAcceptBatch && acceptor.is_open(); ++i) {
+    tcp::endpoint peer;
+    socklen_t length = static_cast<socklen_t>(peer.capacity());
+    const int fd =
+        ::accept4(acceptor.native_handle(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      return false;  // EMFILE, ENFILE, ENOBUFS, ENOMEM
+    }
+    boost::system::error_code ec;
+    peer.resize(length);
+    tcp::socket socket(io_);
+    socket.assign(peer.protocol(), fd, ec);  // registers with epoll
+    if (ec) {
+      ::close(fd);
+      continue;
+    }
+    SocketState::mark_accepted(socket);
+    std::string client_ip = peer.address().to_string();
+    if (!tls) {
+      if (connection_count_ >= options_.max_worker_connections) {
+        refuse(std::move(socket));
+        continue;
+      }
+      std::make_shared<ClientConnection<tcp::socket>>(*this, std::move(socket),
+                                                      std::move(client_ip), port)
+          ->start();
+      continue;
+    }
+    // Over the limit a TLS client can not be told why before a handshake: close at once.
+    if (connection_count_ >= options_.max_worker_connections) {
+      socket.close(ec);
+      continue;
+    }
+    using TlsStream = asio::ssl::stream<tcp::socket>;
+    std::make_shared<ClientConnection<TlsStream>>(
+        *this, TlsStream(std::move(socket), *tls_context_), std::move(client_ip), port)
+        ->start();
+  }
+  return true;
 }
 
 void Worker::refuse(tcp::socket socket) {
@@ -109,31 +193,6 @@ void Worker::refuse(tcp::socket socket) {
     boost::system::error_code ignored;
     s->shutdown(tcp::socket::shutdown_both, ignored);
     s->close(ignored);
-  });
-}
-
-void Worker::accept_next_tls() {
-  tls_acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket socket) {
-    if (!ec) {
-      update_clock();
-      using TlsStream = asio::ssl::stream<tcp::socket>;
-      // Over the limit a TLS client can not be told why before a handshake: close at once.
-      if (connection_count_ >= options_.max_worker_connections) {
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        if (tls_acceptor_.is_open()) accept_next_tls();
-        return;
-      }
-      std::make_shared<ClientConnection<TlsStream>>(*this,
-                                                    TlsStream(std::move(socket), *tls_context_))
-          ->start();
-    }
-    if (!tls_acceptor_.is_open()) return;
-    if (ec && ec != asio::error::operation_aborted) {
-      tls_accept_paused_ = true;  // resumed by the next tick
-      return;
-    }
-    accept_next_tls();
   });
 }
 

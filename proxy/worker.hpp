@@ -133,6 +133,9 @@ class Worker {
  private:
   void accept_next();
   void accept_next_tls();
+  // Accepts what the listener has queued (accept4, up to a batch); false when accepting failed
+  // for want of descriptors or memory (retried on the next tick).
+  bool accept_queued(bool tls);
   void refuse(tcp::socket socket);
   void tick();
   void update_clock();
@@ -142,6 +145,8 @@ class Worker {
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
   tcp::acceptor tls_acceptor_;
+  uint16_t port_ = 0;  // the listeners' ports, known once bound (no getsockname per accept)
+  uint16_t tls_port_ = 0;
   asio::ssl::context* tls_context_;
   asio::steady_timer ticker_;
   std::thread thread_;
