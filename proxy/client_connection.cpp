@@ -2,8 +2,10 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 
@@ -232,6 +234,11 @@ void ClientConnection<Stream>::handle_request() {
       break;
   }
   cluster_ = route.cluster;
+  if (route.backend->protocol == UpstreamProtocol::H2c && route.backend->external_name.empty()) {
+    consume(request_.head_size);
+    head_consumed_ = true;
+    return forward_h2c();
+  }
 
   request_body_.reset(request_.framing, request_.content_length,
                       request_.framing == BodyFraming::Chunked);
@@ -878,6 +885,7 @@ void ClientConnection<Stream>::close() {
   phase_ = Phase::Closed;
   clear_deadline();
   release_upstream(false);
+  release_h2c(true);
   snapshot_.reset();
   error_code ignored;
   lowest().close(ignored);
@@ -896,6 +904,18 @@ void ClientConnection<Stream>::close_if_idle() {
 template <typename Stream>
 void ClientConnection<Stream>::on_deadline() {
   clear_deadline();
+  if (h2c_session_ && phase_ != Phase::Closed) {
+    bool waiting_for_client = h2c_client_read_pending_ || h2c_writing_;
+    bool started = response_started_;
+    release_h2c(true);
+    // The pod did not answer in time: 504; a client too slow with its body or our response:
+    // nothing more will come of this connection.
+    if (!waiting_for_client && !started) {
+      timed_out_ = true;
+      return respond_local(504, true);
+    }
+    return close();
+  }
   if (phase_ == Phase::Upstream && upstream_) {
     // The upstream is too slow to connect, accept the request or answer: 504 to the client.
     timed_out_ = true;
@@ -935,6 +955,277 @@ void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent
   r.request_id = std::string_view(request_id_, sizeof request_id_);
   record_exchange(worker_.metrics(), worker_.access_log(), log_prefix_, r);
   log_prefix_.clear();
+}
+
+// ---- HTTP/2 upstream (h2c pods) ------------------------------------------------------------
+
+template <typename Stream>
+void ClientConnection<Stream>::forward_h2c() {
+  phase_ = Phase::Upstream;
+  const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+  const size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
+  if (index == OutlierDetector::kNone) return respond_local(502, request_has_body_);
+  if (tried_count_ < tried_.size()) tried_[tried_count_++] = static_cast<uint32_t>(index);
+  const Endpoint& endpoint = cluster.endpoints[index];
+  upstream_addr_ = endpoint.text;
+  upstream_start_ = std::chrono::steady_clock::now();
+  ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
+                     std::string_view(request_id_, sizeof request_id_), target_};
+  h2c_fields_.build(request_, ctx,
+                    target_.empty() ? request_.origin_target : std::string_view(target_));
+  h2c_reader_.reset(request_.framing, request_.content_length);
+  h2c_out_.clear();
+  h2c_out_payload_ = 0;
+  h2c_trailers_.clear();
+  h2c_chunked_ = false;
+  h2c_upstream_ended_ = false;
+  h2c_final_queued_ = false;
+  h2c_session_ = Http2UpstreamSession::get(worker_, endpoint.text, to_tcp_endpoint(endpoint));
+  h2c_stream_id_ = h2c_session_->open_stream(this->shared_from_this(), h2c_fields_.data(),
+                                             h2c_fields_.size(), !h2c_reader_.done());
+  h2c_consume_id_ = h2c_stream_id_;
+  if (h2c_stream_id_ < 0) {
+    h2c_session_.reset();
+    return respond_local(502, request_has_body_);
+  }
+  set_deadline(worker_.options().proxy_read_timeout);
+  h2c_session_->flush();
+}
+
+template <typename Stream>
+size_t ClientConnection<Stream>::upstream_request_body(uint8_t* buffer, size_t length, bool& end) {
+  end = false;
+  if (h2c_reader_.done()) {
+    end = true;
+    return 0;
+  }
+  size_t consumed = 0, copied = 0;
+  auto status = h2c_reader_.read(buffered_data(), buffered(), buffer, length, consumed, copied);
+  consume(consumed);
+  uint64_t limit = worker_.options().proxy_body_size;
+  if (status == PayloadReader::Status::Error ||
+      (limit != 0 && h2c_reader_.payload_bytes() > limit)) {
+    // Not from inside the upstream session's send: answer once it has returned.
+    int answer = status == PayloadReader::Status::Error ? 400 : 413;
+    asio::post(worker_.io(), [self = this->shared_from_this(), answer] {
+      self->h2c_request_body_failed(answer);
+    });
+    return 0;
+  }
+  if (copied > 0) request_body_started_ = true;
+  if (h2c_reader_.done()) {
+    end = true;
+    return copied;
+  }
+  if (copied == 0) read_client_body_for_h2c();  // the buffer is empty: more from the client
+  return copied;
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::read_client_body_for_h2c() {
+  if (h2c_client_read_pending_ || phase_ == Phase::Closed) return;
+  h2c_client_read_pending_ = true;
+  if (request_.expect_continue && !sent_continue_) {
+    sent_continue_ = true;
+    return asio::async_write(stream_, asio::buffer(kContinue),
+                             [self = this->shared_from_this()](const error_code& ec, size_t) {
+                               self->h2c_client_read_pending_ = false;
+                               if (ec || self->phase_ == Phase::Closed) return self->close();
+                               self->read_client_body_for_h2c();
+                             });
+  }
+  set_deadline(worker_.options().client_body_timeout);
+  make_room();
+  stream_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
+                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
+                            self->h2c_client_read_pending_ = false;
+                            if (self->phase_ == Phase::Closed) return;
+                            if (ec) return self->close();  // the client went away mid-body
+                            self->end_ += n;
+                            if (self->h2c_session_ && self->h2c_stream_id_ >= 0) {
+                              self->h2c_session_->resume(self->h2c_stream_id_);
+                              self->h2c_session_->flush();
+                            }
+                          });
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::h2c_request_body_failed(int status) {
+  if (phase_ == Phase::Closed) return;
+  release_h2c(true);
+  if (response_started_) return close();
+  reject(status, status == 413 ? "request body larger than proxy-body-size"
+                               : "malformed chunked request body");
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::upstream_response(std::vector<H2Field>& fields, bool end_stream) {
+  if (phase_ == Phase::Closed) return;
+  phase_ = Phase::Respond;
+  response_started_ = true;
+  upstream_response_at_ = std::chrono::steady_clock::now();
+  int status = 0;
+  for (const H2Field& f : fields)
+    if (f.name == ":status") status = std::atoi(f.value.c_str());
+  if (status < 200 || status > 999) status = 502;
+  response_status_ = status;
+  std::string& out = response_head_out_;
+  out.assign("HTTP/1.1 ");
+  out.append(std::to_string(status));
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\n");
+  bool has_length = false, has_date = false, has_server = false;
+  for (const H2Field& f : fields) {
+    if (f.name.empty() || f.name[0] == ':') continue;
+    HeaderId id = classify_header(f.name);
+    if (id == HeaderId::Connection || id == HeaderId::KeepAlive ||
+        id == HeaderId::TransferEncoding || id == HeaderId::Upgrade ||
+        id == HeaderId::ProxyConnection)
+      continue;
+    if (hsts_ && f.name == "strict-transport-security") continue;
+    has_length |= id == HeaderId::ContentLength;
+    has_date |= id == HeaderId::Date;
+    has_server |= id == HeaderId::Server;
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  if (!has_server) out.append("Server: strait\r\n");
+  if (!has_date) out.append("Date: ").append(worker_.http_date()).append("\r\n");
+  if (hsts_)
+    out.append("Strict-Transport-Security: ").append(worker_.options().hsts_header).append("\r\n");
+  bool bodiless = request_.head_method || status == 204 || status == 304;
+  if (!bodiless && !has_length) {
+    if (end_stream) {
+      out.append("Content-Length: 0\r\n");
+    } else if (request_.version_minor >= 1) {
+      out.append("Transfer-Encoding: chunked\r\n");  // the pod's trailers go in the last chunk
+      h2c_chunked_ = true;
+    } else {
+      keep_alive_ = false;  // HTTP/1.0: the body ends with the connection
+    }
+  }
+  // An answer before the whole request body was read leaves bytes we can not frame: close.
+  if (!h2c_reader_.done() || worker_.draining()) keep_alive_ = false;
+  if (!keep_alive_) {
+    out.append("Connection: close\r\n");
+  } else if (request_.version_minor == 0) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  h2c_out_.append(out);
+  if (end_stream) h2c_upstream_ended_ = true;
+  write_h2c_response();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::upstream_data(const uint8_t* data, size_t size) {
+  if (phase_ == Phase::Closed || size == 0) return;
+  if (request_.head_method) {
+    // No body goes to a HEAD request; its window goes straight back.
+    if (h2c_consume_id_ >= 0) h2c_session_->consume(h2c_consume_id_, size);
+    return;
+  }
+  if (h2c_chunked_) {
+    char line[20];
+    auto [end, ec] = std::to_chars(line, line + sizeof line, size, 16);
+    h2c_out_.append(line, static_cast<size_t>(end - line)).append("\r\n");
+  }
+  h2c_out_.append(reinterpret_cast<const char*>(data), size);
+  if (h2c_chunked_) h2c_out_.append("\r\n");
+  h2c_out_payload_ += size;
+  write_h2c_response();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::upstream_trailers(std::vector<H2Field>& fields) {
+  h2c_trailers_ = std::move(fields);
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::upstream_closed(uint32_t error_code, bool connect_failed) {
+  h2c_stream_id_ = -1;
+  if (phase_ == Phase::Closed) return;
+  if (!response_started_) {
+    const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
+    release_h2c(false);
+    // The connection never came up, so nothing was sent: another endpoint may take it.
+    if (connect_failed && !request_body_started_ && cluster.endpoints.size() > 1 &&
+        tried_count_ < worker_.options().proxy_next_upstream_tries) {
+      worker_.metrics().upstream_retries.add();
+      return forward_h2c();
+    }
+    return respond_local(502, request_has_body_ && !h2c_reader_.done());
+  }
+  // Reset mid-response: the client can only learn it from a closed connection.
+  if (error_code != NGHTTP2_NO_ERROR) {
+    release_h2c(false);
+    return close();
+  }
+  h2c_upstream_ended_ = true;
+  write_h2c_response();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::write_h2c_response() {
+  if (h2c_writing_ || phase_ == Phase::Closed) return;
+  if (h2c_upstream_ended_ && !h2c_final_queued_) {
+    h2c_final_queued_ = true;
+    if (h2c_chunked_) {
+      h2c_out_.append("0\r\n");
+      for (const H2Field& f : h2c_trailers_)
+        if (!f.name.empty() && f.name[0] != ':')
+          h2c_out_.append(f.name).append(": ").append(f.value).append("\r\n");
+      h2c_out_.append("\r\n");
+    }
+  }
+  if (h2c_out_.empty()) {
+    if (h2c_final_queued_) return finish_h2c();
+    set_deadline(worker_.options().proxy_read_timeout);
+    return;
+  }
+  h2c_wire_.swap(h2c_out_);
+  h2c_out_.clear();
+  size_t payload = h2c_out_payload_;
+  h2c_out_payload_ = 0;
+  h2c_writing_ = true;
+  set_deadline(worker_.options().proxy_send_timeout);
+  asio::async_write(stream_, asio::buffer(h2c_wire_),
+                    [self = this->shared_from_this(), payload](const error_code& ec, size_t n) {
+                      self->h2c_writing_ = false;
+                      if (self->phase_ == Phase::Closed) return;
+                      if (ec) return self->close();
+                      self->response_bytes_ += n;
+                      // Written: the pod may send that much more.
+                      if (payload > 0 && self->h2c_session_ && self->h2c_consume_id_ >= 0) {
+                        self->h2c_session_->consume(self->h2c_consume_id_, payload);
+                        self->h2c_session_->flush();
+                      }
+                      self->write_h2c_response();
+                    });
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::finish_h2c() {
+  bytes_in_ += h2c_reader_.payload_bytes();
+  append_access_log(response_status_, response_bytes_);
+  release_h2c(false);
+  snapshot_.reset();
+  if (!keep_alive_ || worker_.draining()) return linger();
+  read_head();
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::release_h2c(bool cancel) {
+  if (!h2c_session_) return;
+  auto session = std::move(h2c_session_);
+  if (cancel && h2c_stream_id_ >= 0) session->cancel(h2c_stream_id_);
+  // Response bytes received and never written still hold the session's window.
+  if (h2c_out_payload_ > 0 && h2c_consume_id_ >= 0)
+    session->consume(h2c_consume_id_, h2c_out_payload_);
+  h2c_out_payload_ = 0;
+  h2c_stream_id_ = -1;
+  h2c_consume_id_ = -1;
+  session->flush_soon();
 }
 
 template class ClientConnection<tcp::socket>;

@@ -11,7 +11,9 @@
 #include <type_traits>
 
 #include "proxy/body_forwarder.hpp"
+#include "proxy/h2_upstream.hpp"
 #include "proxy/http1_parser.hpp"
+#include "proxy/payload_reader.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 
@@ -22,6 +24,7 @@ namespace strait::proxy {
 template <typename Stream>
 class ClientConnection final : public TimedConnection,
                                public UpstreamOwner,
+                               public Http2UpstreamHandler,
                                public std::enable_shared_from_this<ClientConnection<Stream>> {
  public:
   static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
@@ -33,6 +36,13 @@ class ClientConnection final : public TimedConnection,
   void on_upstream_read(const boost::system::error_code& ec, size_t n) override;
   void close_if_idle() override;
   void force_close() override;
+
+  // Http2UpstreamHandler: this HTTP/1.1 exchange over an HTTP/2 stream to an h2c pod.
+  size_t upstream_request_body(uint8_t* buffer, size_t length, bool& end) override;
+  void upstream_response(std::vector<H2Field>& fields, bool end_stream) override;
+  void upstream_data(const uint8_t* data, size_t size) override;
+  void upstream_trailers(std::vector<H2Field>& fields) override;
+  void upstream_closed(uint32_t error_code, bool connect_failed) override;
 
  private:
   enum class Phase : uint8_t {
@@ -68,6 +78,17 @@ class ClientConnection final : public TimedConnection,
   void forward_response_body();
   void on_response_written(const boost::system::error_code& ec);
   void finish_exchange();
+  // HTTP/2 to an h2c pod (Service port appProtocol grpc / kubernetes.io/h2c): the request body
+  // is unframed into DATA, the response framed back (chunked when its length is unknown, with
+  // the HTTP/2 trailers in the last chunk).
+  void forward_h2c();
+  void read_client_body_for_h2c();
+  void write_h2c_response();
+  void finish_h2c();
+  void h2c_request_body_failed(int status);
+  // Drops the HTTP/2 stream (RST_STREAM when `cancel`), returning the window of response bytes
+  // not yet written to the client.
+  void release_h2c(bool cancel);
   // WebSocket tunnel after the upstream's 101.
   void start_tunnel();
   void tunnel_client_to_upstream();
@@ -166,6 +187,22 @@ class ClientConnection final : public TimedConnection,
   std::chrono::steady_clock::time_point request_start_;
   std::chrono::steady_clock::time_point upstream_start_;
   std::vector<boost::asio::const_buffer> write_buffers_;
+
+  // The exchange over an h2c upstream stream.
+  std::shared_ptr<Http2UpstreamSession> h2c_session_;
+  int32_t h2c_stream_id_ = -1;   // open upstream stream; -1 once closed or cancelled
+  int32_t h2c_consume_id_ = -1;  // kept to return window after the stream closed
+  H2RequestFields h2c_fields_;
+  PayloadReader h2c_reader_;  // the client's body, unframed
+  std::string h2c_out_;       // framed response bytes waiting for the client
+  std::string h2c_wire_;      // the bytes being written
+  size_t h2c_out_payload_ = 0;
+  std::vector<H2Field> h2c_trailers_;
+  bool h2c_writing_ = false;
+  bool h2c_client_read_pending_ = false;
+  bool h2c_chunked_ = false;
+  bool h2c_upstream_ended_ = false;
+  bool h2c_final_queued_ = false;
 };
 
 }  // namespace strait::proxy

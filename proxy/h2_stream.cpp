@@ -14,6 +14,7 @@
 #include "proxy/h2_connection.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
+#include "proxy/payload_reader.hpp"
 
 namespace strait::proxy {
 namespace {
@@ -385,9 +386,8 @@ void Http2Stream::on_response_head() {
   upstream_response_at_ = std::chrono::steady_clock::now();
   response_status_ = response.status_code;
   response_keep_alive_ = response.keep_alive;
-  response_remaining_ = response.content_length;
   response_framing_ = response.framing;
-  response_chunks_.reset();
+  response_reader_.reset(response.framing, response.content_length);
 
   // HEADERS: lower-case names (HTTP/2 requires them), connection-specific fields dropped.
   char status_text[4];
@@ -447,56 +447,18 @@ long Http2Stream::read_response_body(uint8_t* buffer, size_t length, uint32_t* f
   }
   if (h2_session_) return read_h2c_body(buffer, length, flags);
   if (!upstream_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  size_t written = 0;
-  bool done = false;
-  switch (response_framing_) {
-    case BodyFraming::None:
-      done = true;
-      break;
-    case BodyFraming::Length: {
-      size_t n = static_cast<size_t>(
-          std::min<uint64_t>({length, response_remaining_, upstream_->available()}));
-      std::memcpy(buffer, upstream_->data(), n);
-      upstream_->consume(n);
-      response_remaining_ -= n;
-      written = n;
-      done = response_remaining_ == 0;
-      break;
-    }
-    case BodyFraming::Chunked:
-      while (written < length && upstream_->available() > 0) {
-        // Offer at most as many input bytes as there is room for: a chunk handed back is then
-        // never larger than the room (framing bytes only make it smaller).
-        size_t offered = std::min(upstream_->available(), length - written);
-        size_t consumed = 0;
-        std::string_view chunk;
-        auto r = response_chunks_.next(upstream_->data(), offered, consumed, chunk);
-        if (r == ChunkedDecoder::Result::Error) {
-          release_upstream(false);
-          return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        }
-        if (r == ChunkedDecoder::Result::Data) {
-          std::memcpy(buffer + written, chunk.data(), chunk.size());
-          written += chunk.size();
-        }
-        upstream_->consume(consumed);
-        if (r == ChunkedDecoder::Result::Done) {
-          done = true;
-          break;
-        }
-        if (r == ChunkedDecoder::Result::NeedMore && consumed == 0) break;
-      }
-      break;
-    case BodyFraming::UntilClose: {
-      size_t n = std::min(length, upstream_->available());
-      std::memcpy(buffer, upstream_->data(), n);
-      upstream_->consume(n);
-      written = n;
-      // Only a clean EOF ends such a body; a reset is a failure (handled below).
-      done = n == 0 && upstream_eof_;
-      break;
-    }
+  size_t consumed = 0, written = 0;
+  auto status = response_reader_.read(upstream_->data(), upstream_->available(), buffer, length,
+                                      consumed, written);
+  if (status == PayloadReader::Status::Error) {
+    release_upstream(false);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
+  upstream_->consume(consumed);
+  // Only a clean EOF ends an until-close body; a reset is a failure (handled below).
+  bool done = status == PayloadReader::Status::Done ||
+              (response_framing_ == BodyFraming::UntilClose && written == 0 &&
+               upstream_->available() == 0 && upstream_eof_);
   response_bytes_ += written;
   if (done) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -744,37 +706,6 @@ void Http2Stream::on_closed(uint32_t) {
 
 // ---- HTTP/2 upstream (appProtocol h2c / grpc) -------------------------------------------------
 
-namespace {
-
-// Collects the forwarded fields as HTTP/2 wants them (lower-case names; Host becomes
-// :authority), in one storage string the nghttp2_nv array points into once it is complete.
-class H2FieldCollector final : public FieldSink {
- public:
-  explicit H2FieldCollector(std::string& storage) : storage_(storage) { storage_.clear(); }
-  void field(std::string_view name, std::string_view value) override {
-    if (iequals(name, "host")) return;
-    Entry e{storage_.size(), name.size(), 0, value.size()};
-    for (char c : name) storage_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
-    e.value_at = storage_.size();
-    storage_.append(value);
-    entries_.push_back(e);
-  }
-  void add_to(std::vector<nghttp2_nv>& nv) const {
-    for (const Entry& e : entries_)
-      nv.push_back(make_nv(std::string_view(storage_).substr(e.name_at, e.name_size),
-                           std::string_view(storage_).substr(e.value_at, e.value_size)));
-  }
-
- private:
-  struct Entry {
-    size_t name_at, name_size, value_at, value_size;
-  };
-  std::string& storage_;
-  std::vector<Entry> entries_;
-};
-
-}  // namespace
-
 void Http2Stream::forward_h2c() {
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
   size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
@@ -787,30 +718,11 @@ void Http2Stream::forward_h2c() {
   bool tls = connection_->tls();
   ForwardContext ctx{connection_->client_ip(), connection_->server_port(), tls ? "https" : "http",
                      std::string_view(request_id_, sizeof request_id_), target_};
-  H2FieldCollector collector(h2_fields_);
-  visit_upstream_request_fields(request_, ctx, collector);
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(request_.header_count + 16);
-  nv.push_back(make_nv(":method", request_.method));
-  nv.push_back(make_nv(":scheme", "http"));
-  nv.push_back(make_nv(":authority", request_.authority));
-  nv.push_back(make_nv(":path", target_.empty() ? request_.origin_target : target_));
-  collector.add_to(nv);
-  // gRPC needs "te: trailers" end to end (the only TE value HTTP/2 allows), and a declared
-  // length stays declared.
-  for (size_t i = 0; i < request_.header_count; ++i)
-    if (request_.ids[i] == HeaderId::Te) nv.push_back(make_nv("te", "trailers"));
-  char length_text[24];
-  if (request_.framing == BodyFraming::Length) {
-    auto [end, ec] =
-        std::to_chars(length_text, length_text + sizeof length_text, request_.content_length);
-    nv.push_back(make_nv("content-length",
-                         std::string_view(length_text, static_cast<size_t>(end - length_text))));
-  }
+  h2_fields_.build(request_, ctx, target_.empty() ? request_.origin_target : target_);
   forwarding_ = true;
   h2_session_ = Http2UpstreamSession::get(worker_, endpoint.text, to_tcp_endpoint(endpoint));
-  h2_stream_id_ =
-      h2_session_->open_stream(shared_from_this(), nv.data(), nv.size(), !request_ended_);
+  h2_stream_id_ = h2_session_->open_stream(shared_from_this(), h2_fields_.data(), h2_fields_.size(),
+                                           !request_ended_);
   h2_consume_id_ = h2_stream_id_;
   if (h2_stream_id_ < 0) {
     h2_session_.reset();

@@ -14,6 +14,7 @@
 #include "proxy/h2_request.hpp"
 #include "proxy/h2_upstream.hpp"
 #include "proxy/http1_parser.hpp"
+#include "proxy/payload_reader.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 
@@ -127,8 +128,7 @@ class Http2Stream final : public UpstreamOwner,
   bool response_started_ = false;
   bool response_done_ = false;
   bool response_keep_alive_ = false;
-  ChunkedDecoder response_chunks_;
-  uint64_t response_remaining_ = 0;
+  PayloadReader response_reader_;
   uint64_t response_bytes_ = 0;
   std::string response_fields_;  // lower-cased names for the HEADERS frame
   std::string local_body_;       // a response strait makes itself
@@ -146,7 +146,7 @@ class Http2Stream final : public UpstreamOwner,
   size_t h2_body_offset_ = 0;
   bool h2_upstream_ended_ = false;
   std::vector<H2Field> h2_trailers_;
-  std::string h2_fields_;  // storage behind the request's upstream header fields
+  H2RequestFields h2_fields_;
   std::chrono::steady_clock::time_point request_start_;
   std::chrono::steady_clock::time_point upstream_start_;
   std::chrono::steady_clock::time_point upstream_response_at_;

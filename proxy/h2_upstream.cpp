@@ -3,7 +3,9 @@
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/post.hpp>
+
 #include <boost/asio/write.hpp>
+#include "proxy/head_writer.hpp"
 
 namespace strait::proxy {
 namespace {
@@ -76,6 +78,55 @@ const nghttp2_option* client_options() {
 }
 
 }  // namespace
+
+void H2RequestFields::build(const ParsedRequest& request, const ForwardContext& context,
+                            std::string_view path) {
+  struct Span {
+    size_t name_at, name_size, value_at, value_size;
+  };
+  std::vector<Span> spans;
+  spans.reserve(request.header_count + 16);
+  storage_.clear();
+  auto add = [&](std::string_view name, std::string_view value) {
+    Span span{storage_.size(), name.size(), 0, value.size()};
+    for (char c : name) storage_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
+    span.value_at = storage_.size();
+    storage_.append(value);
+    spans.push_back(span);
+  };
+  add(":method", request.method);
+  add(":scheme", "http");
+  add(":authority", request.authority);
+  add(":path", path);
+  struct Collector final : FieldSink {
+    decltype(add)& add_field;
+    explicit Collector(decltype(add)& a) : add_field(a) {}
+    void field(std::string_view name, std::string_view value) override {
+      // Host becomes :authority; fields about one HTTP/1 connection do not exist in HTTP/2.
+      HeaderId id = classify_header(name);
+      if (id == HeaderId::Host || id == HeaderId::Connection || id == HeaderId::Upgrade ||
+          id == HeaderId::KeepAlive || id == HeaderId::ProxyConnection)
+        return;
+      add_field(name, value);
+    }
+  } collector(add);
+  visit_upstream_request_fields(request, context, collector);
+  // gRPC needs "te: trailers" end to end (the only TE value HTTP/2 allows).
+  for (size_t i = 0; i < request.header_count; ++i) {
+    if (request.ids[i] == HeaderId::Te && iequals(request.headers[i].value, "trailers")) {
+      add("te", "trailers");
+      break;
+    }
+  }
+  if (request.framing == BodyFraming::Length)
+    add("content-length", std::to_string(request.content_length));
+  nv_.clear();
+  for (const Span& span : spans) {
+    nv_.push_back({reinterpret_cast<uint8_t*>(storage_.data() + span.name_at),
+                   reinterpret_cast<uint8_t*>(storage_.data() + span.value_at), span.name_size,
+                   span.value_size, NGHTTP2_NV_FLAG_NONE});
+  }
+}
 
 std::shared_ptr<Http2UpstreamSession> Http2UpstreamSession::get(
     Worker& worker, const std::string& key, const boost::asio::ip::tcp::endpoint& endpoint) {

@@ -20,6 +20,24 @@
 
 namespace strait::proxy {
 
+struct ParsedRequest;
+struct ForwardContext;
+
+// A request's fields as an HTTP/2 upstream gets them: the pseudo-headers (`path`: the normalised
+// target), then the forwarded fields of visit_upstream_request_fields() with lower-case names
+// and connection-specific ones left out, "te: trailers" (gRPC) and a declared content-length
+// kept. Shared by HTTP/2 streams and HTTP/1.1 exchanges bound for h2c pods.
+class H2RequestFields {
+ public:
+  void build(const ParsedRequest& request, const ForwardContext& context, std::string_view path);
+  const nghttp2_nv* data() const { return nv_.data(); }
+  size_t size() const { return nv_.size(); }
+
+ private:
+  std::string storage_;  // every name and value; nv_ points into it once it is complete
+  std::vector<nghttp2_nv> nv_;
+};
+
 struct H2Field {
   std::string name;
   std::string value;

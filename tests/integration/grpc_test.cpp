@@ -4,6 +4,8 @@
 // grpc-message, custom trailing metadata), and a dead upstream answered with a gRPC status.
 #include <signal.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "harness/fixture.hpp"
@@ -119,6 +121,45 @@ TEST_F(GrpcTest, BodyLimitStopsALargeClientStreamAndTheChannelStaysUsable) {
   EXPECT_TRUE(r["big"]["ok"]) << r;
 }
 
+TEST_F(GrpcTest, AnHttp11ClientReachesAnH2cPodWithTrailersInTheLastChunk) {
+  // The upstream protocol follows appProtocol whatever the client speaks: an HTTP/1.1 request
+  // goes to the pod as an HTTP/2 stream, the answer comes back chunked with the pod's trailers.
+  std::string address = start_grpc_server();
+  write_grpc_app(address, "grpc");
+  start_strait();
+  // One gRPC message: uncompressed flag, 4-byte length, payload.
+  std::string message = std::string("\0\0\0\0\x05", 5) + "hello";
+  { std::ofstream(dir() / "message.bin", std::ios::binary) << message; }
+  std::string url = strait().url("/echo.Echo/Unary");
+  std::vector<std::string> args = {"--http1.1",
+                                   "-H",
+                                   std::string("Host: ") + kHost,
+                                   "-H",
+                                   "Content-Type: application/grpc",
+                                   "-H",
+                                   "TE: trailers",
+                                   "--data-binary",
+                                   "@" + (dir() / "message.bin").string(),
+                                   url,
+                                   url};
+  CurlResult r = curl(args);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_EQ(r.transfers.size(), 2u) << r.describe();
+  EXPECT_EQ(r.transfers[0].status, 200);
+  EXPECT_EQ(r.transfers[1].status, 200);
+  EXPECT_EQ(r.transfers[1].num_connects, 0) << "the client connection was not kept alive";
+  // Twice the framed answer "echo:hello".
+  std::string answer = std::string("\0\0\0\0\x0a", 5) + "echo:hello";
+  EXPECT_EQ(r.body, answer + answer);
+  // grpc-status travels as a trailer in the last chunk: seen with curl --raw (no unchunking).
+  CommandResult raw =
+      run_command({"curl", "-sS", "--raw", "--http1.1", "-H", std::string("Host: ") + kHost, "-H",
+                   "Content-Type: application/grpc", "-H", "TE: trailers", "--data-binary",
+                   "@" + (dir() / "message.bin").string(), url});
+  ASSERT_TRUE(raw.exited_with(0)) << raw.describe();
+  EXPECT_NE(raw.out.find("\r\n0\r\ngrpc-status: 0\r\n"), std::string::npos) << raw.out;
+}
+
 TEST_F(GrpcTest, WithoutAppProtocolTheUpstreamIsHttp11AndTheCallFailsCleanly) {
   // The switch is the Service port's appProtocol: without it strait speaks HTTP/1.1 to the pod,
   // which a gRPC server can not answer; the client still gets a gRPC status, not a broken
@@ -139,6 +180,13 @@ TEST_F(GrpcTest, DeadUpstreamGivesUnavailable) {
   EXPECT_EQ(r["unary"]["code"], "UNAVAILABLE") << r;
   EXPECT_EQ(r["unary"]["details"], "502 Bad Gateway") << r;
   EXPECT_EQ(r["bidi"]["code"], "UNAVAILABLE") << r;
+  // An HTTP/1.1 client of the same dead h2c Service gets 502 and keeps its connection.
+  std::string url = strait().url("/plain");
+  CurlResult h1 = curl({"--http1.1", "-H", std::string("Host: ") + kHost, url, url});
+  ASSERT_EQ(h1.transfers.size(), 2u) << h1.describe();
+  EXPECT_EQ(h1.transfers[0].status, 502);
+  EXPECT_EQ(h1.transfers[1].status, 502);
+  EXPECT_EQ(h1.transfers[1].num_connects, 0) << h1.describe();
 }
 
 }  // namespace
