@@ -185,6 +185,13 @@ def case_made_you_reset(p):
     return r
 
 
+def case_idle(p):
+    # One request, then nothing: the idle connection gets GOAWAY(NO_ERROR), then is closed.
+    p.send(headers_frame(1, p.request_headers("/idle")))
+    p.read_frames(lambda r: "1" in r["statuses"])
+    return p.read_frames(lambda r: r["closed"], timeout=10)
+
+
 def case_aborted_uploads(p):
     # 40 uploads of 60,000 bytes each, abandoned with RST_STREAM: 2.4 MB in all, more than the
     # 1 MiB connection window. The server must give the window of bytes it never forwarded

@@ -271,6 +271,14 @@ TEST_F(Http2Test, EmptyDataFloodGetsGoaway) {
   expect_still_serving();
 }
 
+TEST_F(Http2Test, AnIdleConnectionGetsGoawayThenCloses) {
+  start_app({.args = {"--keepalive-timeout=1s"}});
+  auto r = probe("idle");
+  EXPECT_EQ(r["statuses"]["1"], 200) << r;
+  EXPECT_EQ(r["goaway"], 0) << r;  // NO_ERROR: a graceful goodbye
+  EXPECT_TRUE(r["closed"]) << r;
+}
+
 TEST_F(Http2Test, AbandonedUploadsGiveTheirWindowBack) {
   start_app();
   auto r = probe("aborted_uploads");
