@@ -316,19 +316,11 @@ void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   upstream_error_ = {};
   upstream_ = std::make_shared<UpstreamConnection>(worker_.io(), worker_.pool(), key);
   set_deadline(worker_.options().proxy_connect_timeout);
-  auto resolver = std::make_shared<tcp::resolver>(worker_.io());
-  resolver->async_resolve(cluster.external_name, std::to_string(cluster.external_port),
-                          [self = this->shared_from_this(), resolver, attempt = attempt_id_](
-                              const error_code& ec, const tcp::resolver::results_type& results) {
-                            if (self->attempt_id_ != attempt) return;
-                            if (ec || !self->upstream_)
-                              return self->on_connected(ec ? ec : asio::error::not_found);
-                            asio::async_connect(
-                                self->upstream_->socket, results,
-                                [self, attempt](const error_code& ec2, const tcp::endpoint&) {
-                                  if (self->attempt_id_ == attempt) self->on_connected(ec2);
-                                });
-                          });
+  upstream_->async_connect_by_name(
+      cluster.external_name, cluster.external_port,
+      [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec) {
+        if (self->attempt_id_ == attempt) self->on_connected(ec);
+      });
 }
 
 template <typename Stream>

@@ -6,6 +6,7 @@
 // connection, that same pending read becomes the read of the response head: no extra syscall.
 #pragma once
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -67,6 +68,25 @@ class UpstreamConnection : public std::enable_shared_from_this<UpstreamConnectio
         socket, upstream_tls_context());
     if (!server_name.empty()) SSL_set_tlsext_host_name(tls->native_handle(), server_name.c_str());
     tls->async_handshake(boost::asio::ssl::stream_base::client, std::forward<Handler>(handler));
+  }
+  // Resolves `host` by DNS (ExternalName Services: when a connection is opened) and connects to
+  // the first address that answers; handler(error_code) once done.
+  template <typename Handler>
+  void async_connect_by_name(const std::string& host, uint16_t port, Handler handler) {
+    auto resolver = std::make_shared<boost::asio::ip::tcp::resolver>(socket.get_executor());
+    resolver->async_resolve(
+        host, std::to_string(port),
+        [self = shared_from_this(), resolver, handler = std::move(handler)](
+            const boost::system::error_code& ec,
+            const boost::asio::ip::tcp::resolver::results_type& results) mutable {
+          if (ec) return handler(ec);
+          boost::asio::async_connect(
+              self->socket, results,
+              [handler = std::move(handler)](const boost::system::error_code& ec2,
+                                             const boost::asio::ip::tcp::endpoint&) mutable {
+                handler(ec2);
+              });
+        });
   }
   // Writes all of `buffers` through TLS or the plain socket.
   template <typename Buffers, typename Handler>

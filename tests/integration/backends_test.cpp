@@ -26,6 +26,31 @@ class BackendsTest : public IntegrationTest {
   }
 };
 
+TEST_F(BackendsTest, ExternalNameServicesAreResolvedAndPooledFromHttp1AndHttp2Clients) {
+  // The external name is resolved when a connection is opened (a literal address here: the
+  // resolver takes it like any name); the Service port is the port strait connects to.
+  EchoPod& pod = start_pod("external");
+  write_manifest("apps.yaml", k8s::external_name_service("default", "ext", pod.address, pod.port));
+  write_manifest("ingress.yaml",
+                 k8s::ingress(ingress("ext.example.com", {by_number("/", "ext", pod.port)})));
+  start_strait({.args = {}, .workers = 1});
+  const std::string url = strait().url("/via-dns");
+  const auto h1 = curl({"-H", "Host: ext.example.com", url, url});
+  ASSERT_EQ(h1.transfers.size(), 2u) << h1.describe();
+  EXPECT_EQ(h1.transfers[0].status, 200);
+  EXPECT_EQ(h1.transfers[1].status, 200);
+  const auto h2 = curl({"--http2-prior-knowledge", "-H", "Host: ext.example.com", url});
+  EXPECT_EQ(h2.status(), 200) << h2.describe();
+  const BackendStats pod_stats = stats(pod);
+  EXPECT_EQ(pod_stats.requests, 3u);
+  // One connection from strait, reused by all three, plus the one this /__stats came on.
+  EXPECT_EQ(pod_stats.connections, 2u) << "the connection to the external name was not pooled";
+  // A name that does not resolve: 502, and the process carries on.
+  write_manifest("apps.yaml",
+                 k8s::external_name_service("default", "ext", "nowhere.invalid", pod.port));
+  EXPECT_TRUE(await_pod("ext.example.com", "/", "status:502")) << strait_log();
+}
+
 TEST_F(BackendsTest, NoReadyEndpointGives503) {
   auto pods = start_pods({"unready"});
   write_manifest("apps.yaml",

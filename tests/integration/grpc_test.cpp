@@ -29,13 +29,7 @@ class GrpcTest : public IntegrationTest {
   // A gRPC server on its own loopback address; returns that address.
   std::string start_grpc_server() {
     std::string address = unused_address();
-    server_ = Process({"/usr/bin/python3", peer_script(), "serve", address + ":50051"},
-                      SpawnOptions{.stdout_path = dir() / "grpc-server.out",
-                                   .stderr_path = dir() / "grpc-server.err"});
-    EXPECT_TRUE(eventually(
-        [&] { return read_file(dir() / "grpc-server.out").find("listening") != std::string::npos; },
-        20s))
-        << read_file(dir() / "grpc-server.err");
+    server_ = start_python_peer("grpc-server", "grpc_peer.py", {"serve", address + ":50051"});
     return address;
   }
 

@@ -11,25 +11,6 @@ namespace {
 
 class PassiveHealthTest : public IntegrationTest {
  protected:
-  double metric(const std::string& series) {
-    const auto r =
-        http_get(strait().address, strait().healthz_port, "localhost", "/metrics", {}, 5s);
-    if (!r || r->status != 200) return -1;
-    std::istringstream in(r->body);
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    return -1;
-  }
-  int log_lines(const std::string& regex) {
-    const std::regex re(regex);
-    std::istringstream in(strait_log());
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line))
-      if (std::regex_search(line, re)) ++n;
-    return n;
-  }
   static std::string escape(const std::string& s) {
     return std::regex_replace(s, std::regex(R"([.\[\]])"), R"(\$&)");
   }

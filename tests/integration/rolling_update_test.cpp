@@ -92,16 +92,6 @@ class RollingUpdateTest : public IntegrationTest {
                                    k8s::endpoint_slice("default", "roll-1", "roll",
                                                        {{"http", port}}, endpoints)}));
   }
-  double metric(const std::string& series) {
-    const auto r =
-        http_get(strait().address, strait().healthz_port, "localhost", "/metrics", {}, 5s);
-    if (!r || r->status != 200) return -1;
-    std::istringstream in(r->body);
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    return -1;
-  }
   // Writes the endpoints and waits until every worker routes with them.
   void apply_endpoints(const std::vector<k8s::SliceEndpoint>& endpoints, int port) {
     const double before = metric("strait_config_propagation_seconds_count");

@@ -11,16 +11,6 @@ namespace {
 
 class SlowReaderTest : public IntegrationTest {
  protected:
-  double metric(const std::string& series) {
-    const auto r =
-        http_get(strait().address, strait().healthz_port, "localhost", "/metrics", {}, 5s);
-    if (!r || r->status != 200) return -1;
-    std::istringstream in(r->body);
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    return -1;
-  }
   // Connections the pod has open (its /__stats request's own included).
   static uint64_t pod_open_connections(const EchoPod& pod) {
     const auto r = http_get(pod.address, pod.port, "pod", "/__stats");

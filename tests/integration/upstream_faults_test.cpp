@@ -43,15 +43,6 @@ class UpstreamFaultsTest : public IntegrationTest {
     return c.read_response(15s);
   }
   // Lines of strait's stderr matching the regex.
-  int log_lines(const std::string& regex) {
-    const std::regex re(regex);
-    std::istringstream in(strait_log());
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line))
-      if (std::regex_search(line, re)) ++n;
-    return n;
-  }
   static std::string escape(const std::string& s) {
     return std::regex_replace(s, std::regex(R"([.\[\]])"), R"(\$&)");
   }

@@ -27,13 +27,7 @@ class UpstreamTlsTest : public IntegrationTest {
                                       "/CN=pod.internal", "-keyout", key, "-out", crt},
                                      60s);
     EXPECT_TRUE(cert.exited_with(0)) << cert.describe();
-    pod_ =
-        Process({"/usr/bin/python3", (source_dir() / "tests/integration/tls_backend.py").string(),
-                 address, "8443", crt, key},
-                SpawnOptions{.stdout_path = dir() / "pod.out", .stderr_path = dir() / "pod.err"});
-    EXPECT_TRUE(eventually(
-        [&] { return read_file(dir() / "pod.out").find("listening") != std::string::npos; }, 20s))
-        << read_file(dir() / "pod.err");
+    pod_ = start_python_peer("pod", "tls_backend.py", {address, "8443", crt, key});
     return address;
   }
 

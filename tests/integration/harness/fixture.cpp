@@ -293,3 +293,41 @@ uint64_t rss_kib(pid_t pid) {
 }
 
 }  // namespace it
+
+namespace it {
+
+int IntegrationTest::log_lines(const std::string& regex) {
+  const std::regex re(regex);
+  std::istringstream in(strait_log());
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    if (std::regex_search(line, re)) ++n;
+  return n;
+}
+
+double IntegrationTest::metric(const std::string& series) {
+  const auto r = http_get(strait().address, strait().healthz_port, "localhost", "/metrics", {}, 5s);
+  if (!r || r->status != 200) return -1;
+  std::istringstream in(r->body);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+Process IntegrationTest::start_python_peer(const std::string& name, const std::string& script,
+                                           const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/python3",
+                                   (source_dir() / "tests/integration" / script).string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process peer(argv, SpawnOptions{.stdout_path = dir() / (name + ".out"),
+                                  .stderr_path = dir() / (name + ".err")});
+  EXPECT_TRUE(eventually(
+      [&] { return read_file(dir() / (name + ".out")).find("listening") != std::string::npos; },
+      20s))
+      << read_file(dir() / (name + ".err"));
+  return peer;
+}
+
+}  // namespace it

@@ -96,6 +96,14 @@ class IntegrationTest : public ::testing::Test {
   std::string strait_log() const { return strait_log(*straits_.front()); }
   // Polls strait's stderr for a line matching the ECMAScript regex.
   bool await_log(const std::string& regex, std::chrono::milliseconds timeout = 10s);
+  // Lines of strait's stderr matching the ECMAScript regex.
+  int log_lines(const std::string& regex);
+  // The value of one unlabelled (or fully labelled) series on strait's /metrics; -1 if absent.
+  double metric(const std::string& series);
+  // A helper peer from tests/integration (`script` with args) under /usr/bin/python3, its output
+  // in <scratch>/<name>.out/.err; returns once it has printed "listening".
+  Process start_python_peer(const std::string& name, const std::string& script,
+                            const std::vector<std::string>& args);
 
   // One GET on a fresh connection to strait's HTTP port.
   std::optional<HttpResponse> get(const std::string& host, const std::string& path,
