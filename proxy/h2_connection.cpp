@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proxy/h2_memory.hpp"
 #include "proxy/h2_stream.hpp"
 
 namespace strait::proxy {
@@ -131,14 +132,16 @@ class Http2Transport final : public Http2Connection {
 
  protected:
   void read_some(char* buffer, size_t size) override {
-    stream_.async_read_some(
-        asio::buffer(buffer, size),
-        [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
+    stream_.async_read_some(asio::buffer(buffer, size),
+                            recycled([self = shared_from_this()](const error_code& ec, size_t n) {
+                              self->on_read(ec, n);
+                            }));
   }
   void write(const char* data, size_t size) override {
-    asio::async_write(
-        stream_, asio::buffer(data, size),
-        [self = shared_from_this()](const error_code& ec, size_t) { self->on_written(ec); });
+    asio::async_write(stream_, asio::buffer(data, size),
+                      recycled([self = shared_from_this()](const error_code& ec, size_t) {
+                        self->on_written(ec);
+                      }));
   }
   void shutdown_send() override {
     error_code ignored;
@@ -171,7 +174,9 @@ Http2Connection::Http2Connection(Worker& worker, std::string client_ip, std::str
       tls_(tls),
       read_buffer_(new char[kReadBuffer]),
       glitch_tokens_(kGlitchBurst) {
-  nghttp2_session_server_new2(&session_, server_callbacks(), this, server_options());
+  // nghttp2's per-stream objects come from the worker's block cache (h2_memory.hpp).
+  nghttp2_session_server_new3(&session_, server_callbacks(), this, server_options(),
+                              h2_thread_mem());
   worker_.register_connection(this);
   glitch_refill_ms_ = worker_.now_ms();
 }
@@ -271,10 +276,10 @@ void Http2Connection::flush() {
 void Http2Connection::flush_soon() {
   if (flush_posted_ || closed_) return;
   flush_posted_ = true;
-  asio::post(worker_.io(), [self = shared_from_this()] {
-    self->flush_posted_ = false;
-    self->flush();
-  });
+  asio::post(worker_.io(), recycled([self = shared_from_this()] {
+               self->flush_posted_ = false;
+               self->flush();
+             }));
 }
 
 void Http2Connection::on_written(const error_code& ec) {
@@ -289,7 +294,9 @@ void Http2Connection::on_written(const error_code& ec) {
 // ---- nghttp2 callbacks -----------------------------------------------------------------------
 
 int Http2Connection::on_begin_headers(int32_t stream_id) {
-  auto stream = std::make_shared<Http2Stream>(shared_from_this(), stream_id);
+  // From the worker's block cache: a stream is ~5 KB, past glibc's fast paths.
+  auto stream = std::allocate_shared<Http2Stream>(RecyclingAllocator<Http2Stream>(),
+                                                  shared_from_this(), stream_id);
   streams_.emplace(stream_id, stream);
   last_accepted_stream_ = stream_id;
   ++requests_;

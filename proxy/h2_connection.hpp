@@ -20,6 +20,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "proxy/h2_memory.hpp"
 #include "proxy/worker.hpp"
 
 struct nghttp2_session;
@@ -90,7 +91,10 @@ class Http2Connection : public TimedConnection,
   std::string server_port_;
   bool tls_;
   nghttp2_session* session_ = nullptr;
-  std::unordered_map<int32_t, std::shared_ptr<Http2Stream>> streams_;
+  using StreamMap = std::unordered_map<
+      int32_t, std::shared_ptr<Http2Stream>, std::hash<int32_t>, std::equal_to<int32_t>,
+      RecyclingAllocator<std::pair<const int32_t, std::shared_ptr<Http2Stream>>>>;
+  StreamMap streams_;
   std::unique_ptr<char[]> read_buffer_;
   std::string out_;
   bool reading_ = false;

@@ -2,6 +2,10 @@
 
 #include <charconv>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace strait::proxy {
 namespace {
 
@@ -16,9 +20,15 @@ void fail(ParsedRequest& out, int status, const char* reason) {
 
 }  // namespace
 
+// Room for a typical request's fields, so the buffers are not regrown field by field.
+constexpr size_t kStorageReserve = 480;
+constexpr size_t kFieldsReserve = 16;
+
 void H2RequestHeaders::reset(size_t max_list_size, size_t max_fields) {
   storage_.clear();
   fields_.clear();
+  storage_.reserve(kStorageReserve);
+  fields_.reserve(kFieldsReserve);
   method_ = scheme_ = authority_ = path_ = protocol_ = Span{};
   cookie_.clear();
   counted_fields_ = 0;
@@ -157,6 +167,85 @@ void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
     out.framing = BodyFraming::Chunked;  // length unknown: strait frames it chunked upstream
   }
   complete_request(out, authority);
+}
+
+// ---- RecycledRequest ---------------------------------------------------------------------------
+
+namespace {
+
+// ParsedRequest's members as reset() below knows them; a new member must be reset there too.
+static_assert(sizeof(ParsedRequest) == 3600, "ParsedRequest changed: update reset_except_fields");
+
+void reset_except_fields(ParsedRequest& r) {
+  r.status = ParseStatus::Incomplete;
+  r.error_status = 0;
+  r.error = "";
+  r.head_size = 0;
+  r.version_minor = 1;
+  r.header_count = 0;
+  r.framing = BodyFraming::None;
+  r.content_length = 0;
+  r.keep_alive = true;
+  r.host_index = kMaxHeaders;
+  r.connection_tokens.fill({});
+  r.connection_token_count = 0;
+  r.method = r.target = r.authority = r.path = r.origin_target = {};
+  r.expect_continue = false;
+  r.upgrade_websocket = false;
+  r.idempotent = false;
+  r.head_method = false;
+}
+
+// At most this many idle objects per worker (3.7 KB each); more are freed.
+constexpr size_t kKeptRequests = 256;
+
+// Trivially destructible: valid for the whole life of the thread, also after RequestGuard ran.
+struct RequestStack {
+  ParsedRequest* items[kKeptRequests];
+  size_t count;
+  bool dead;
+};
+thread_local RequestStack request_stack{};
+
+struct RequestGuard {
+  bool armed = false;
+  ~RequestGuard() {
+    while (request_stack.count > 0) {
+      ParsedRequest* r = request_stack.items[--request_stack.count];
+#if defined(__SANITIZE_ADDRESS__)
+      ASAN_UNPOISON_MEMORY_REGION(r, sizeof *r);
+#endif
+      delete r;
+    }
+    request_stack.dead = true;
+  }
+};
+thread_local RequestGuard request_guard;
+
+}  // namespace
+
+RecycledRequest::RecycledRequest() {
+  if (request_stack.count == 0) {
+    if (!request_guard.armed) request_guard.armed = true;  // registers the thread-exit cleanup
+    request_ = new ParsedRequest();
+    return;
+  }
+  request_ = request_stack.items[--request_stack.count];
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(request_, sizeof *request_);
+#endif
+  reset_except_fields(*request_);
+}
+
+RecycledRequest::~RecycledRequest() {
+  if (request_stack.dead || request_stack.count == kKeptRequests) {
+    delete request_;
+    return;
+  }
+  request_stack.items[request_stack.count++] = request_;
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_POISON_MEMORY_REGION(request_, sizeof *request_);
+#endif
 }
 
 }  // namespace strait::proxy

@@ -126,8 +126,13 @@ void Http2Stream::handle_request() {
   chunked_upstream_ = request_.framing == BodyFraming::Chunked;
   ForwardContext ctx{connection_->client_ip(), connection_->server_port(), tls ? "https" : "http",
                      std::string_view(request_id_, sizeof request_id_), target_};
+  // Written into per-thread scratch (the head writer takes a std::string), then kept in a
+  // buffer from the worker's block cache for as long as a retry may resend it.
+  static thread_local std::string head_scratch;
+  head_scratch.clear();
   write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
-                              request_head_out_);
+                              head_scratch);
+  request_head_out_.assign(head_scratch);
   forwarding_ = true;
   if (request_.expect_continue && !request_ended_) {
     // The client waits for this before sending its body; the upstream never sees Expect.
@@ -265,8 +270,9 @@ void Http2Stream::send_to_upstream() {
   if (writing_upstream_ || !upstream_ || phase_ != Phase::Upstream) return;
   // An early answer or a close from the upstream is seen while the request is still going out.
   upstream_->ensure_read();
+  // The head is not copied next to the body: a bodiless request is written straight from
+  // request_head_out_, a request with a body as a gather write of both.
   body_out_.clear();
-  if (!head_sent_) body_out_.append(request_head_out_);
   size_t payload = body_pending_.size();
   if (payload > 0) {
     if (chunked_upstream_) {
@@ -279,7 +285,8 @@ void Http2Stream::send_to_upstream() {
   }
   bool last = request_ended_;
   if (last && chunked_upstream_) body_out_.append("0\r\n\r\n", 5);
-  if (body_out_.empty()) {
+  bool with_head = !head_sent_;
+  if (!with_head && body_out_.empty()) {
     if (last) return await_response();
     // Waiting for the client's next DATA frame.
     set_deadline(worker_.options().client_body_timeout);
@@ -289,21 +296,25 @@ void Http2Stream::send_to_upstream() {
   if (payload > 0) body_started_ = true;
   writing_upstream_ = true;
   set_deadline(worker_.options().proxy_send_timeout);
-  upstream_->async_write(asio::buffer(body_out_),
-                         [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
-                           self->writing_upstream_ = false;
-                           if (self->phase_ != Phase::Upstream || !self->upstream_) return;
-                           if (ec) return self->upstream_failed("send failed", false);
-                           self->on_sent(ec, payload);
-                           if (self->phase_ != Phase::Upstream || !self->upstream_) return;
-                           if (!self->body_pending_.empty() || (self->request_ended_ && !last))
-                             return self->send_to_upstream();
-                           if (!last) {
-                             self->set_deadline(self->worker_.options().client_body_timeout);
-                             return;
-                           }
-                           self->await_response();
-                         });
+  auto done = [self = shared_from_this(), payload, last](const error_code& ec, size_t) {
+    self->writing_upstream_ = false;
+    if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+    if (ec) return self->upstream_failed("send failed", false);
+    self->on_sent(ec, payload);
+    if (self->phase_ != Phase::Upstream || !self->upstream_) return;
+    if (!self->body_pending_.empty() || (self->request_ended_ && !last))
+      return self->send_to_upstream();
+    if (!last) {
+      self->set_deadline(self->worker_.options().client_body_timeout);
+      return;
+    }
+    self->await_response();
+  };
+  if (!with_head) return upstream_->async_write(asio::buffer(body_out_), recycled(std::move(done)));
+  auto head = asio::buffer(request_head_out_.data(), request_head_out_.size());
+  if (body_out_.empty()) return upstream_->async_write(head, recycled(std::move(done)));
+  std::array<asio::const_buffer, 2> both{head, asio::buffer(body_out_)};
+  upstream_->async_write(both, recycled(std::move(done)));
 }
 
 void Http2Stream::await_response() {
@@ -388,20 +399,27 @@ void Http2Stream::on_response_head() {
   std::array<nghttp2_nv, kMaxHeaders + 4> nv;
   size_t count = 0;
   nv[count++] = make_nv(":status", std::string_view(status_text, 3));
+  // Lower-cased names in per-thread scratch: nghttp2_submit_response copies names and values.
+  static thread_local std::string lowered;
   size_t names = 0;
   for (size_t i = 0; i < response.header_count; ++i) names += response.headers[i].name.size();
-  response_fields_.clear();
-  response_fields_.reserve(names);  // no reallocation: nv points into it
+  lowered.clear();
+  lowered.reserve(names);  // no reallocation: nv points into it
   bool has_date = false;
   for (size_t i = 0; i < response.header_count; ++i) {
     HeaderId id = response.ids[i];
     if (connection_specific(id) || is_hop_by_hop(response, i)) continue;
     if (id == HeaderId::Date) has_date = true;
     if (hsts_ && iequals(response.headers[i].name, "strict-transport-security")) continue;
-    size_t at = response_fields_.size();
-    for (char c : response.headers[i].name)
-      response_fields_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c);
-    nv[count++] = make_nv(std::string_view(response_fields_).substr(at), response.headers[i].value);
+    std::string_view name = response.headers[i].name;
+    size_t at = lowered.size();
+    lowered.resize(at + name.size());
+    char* out = lowered.data() + at;
+    for (size_t k = 0; k < name.size(); ++k) {
+      char c = name[k];
+      out[k] = c >= 'A' && c <= 'Z' ? static_cast<char>(c | 0x20) : c;
+    }
+    nv[count++] = make_nv(std::string_view(out, name.size()), response.headers[i].value);
   }
   if (!has_date) nv[count++] = make_nv("date", worker_.http_date());
   if (hsts_) nv[count++] = make_nv("strict-transport-security", worker_.options().hsts_header);

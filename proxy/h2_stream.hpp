@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "proxy/h2_memory.hpp"
 #include "proxy/h2_request.hpp"
 #include "proxy/h2_upstream.hpp"
 #include "proxy/http1_parser.hpp"
@@ -90,7 +91,8 @@ class Http2Stream final : public UpstreamOwner,
   bool closed_ = false;  // nghttp2 closed the stream: no more calls into the session for it
 
   H2RequestHeaders headers_;
-  ParsedRequest request_;
+  RecycledRequest request_slot_;
+  ParsedRequest& request_ = request_slot_.get();
   SnapshotRef snapshot_;
   std::string normalized_path_;
   std::string target_;
@@ -117,7 +119,7 @@ class Http2Stream final : public UpstreamOwner,
   bool body_started_ = false;  // some body bytes left strait: no retry
   bool writing_upstream_ = false;
   bool chunked_upstream_ = false;
-  std::string request_head_out_;
+  RecycledString request_head_out_;
 
   // Upstream and response.
   std::shared_ptr<UpstreamConnection> upstream_;
@@ -130,8 +132,7 @@ class Http2Stream final : public UpstreamOwner,
   bool response_keep_alive_ = false;
   PayloadReader response_reader_;
   uint64_t response_bytes_ = 0;
-  std::string response_fields_;  // lower-cased names for the HEADERS frame
-  std::string local_body_;       // a response strait makes itself
+  std::string local_body_;  // a response strait makes itself
   size_t local_offset_ = 0;
   bool timed_out_ = false;
   bool grpc_ = false;  // content-type application/grpc: strait's own answers are gRPC statuses

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include <boost/asio/write.hpp>
+#include "proxy/h2_memory.hpp"
 #include "proxy/head_writer.hpp"
 
 namespace strait::proxy {
@@ -145,7 +146,8 @@ Http2UpstreamSession::Http2UpstreamSession(Worker& worker, std::string key)
       key_(std::move(key)),
       socket_(worker.io()),
       read_buffer_(new char[kReadBuffer]) {
-  nghttp2_session_client_new2(&session_, client_callbacks(), this, client_options());
+  nghttp2_session_client_new3(&session_, client_callbacks(), this, client_options(),
+                              h2_thread_mem());
   nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
