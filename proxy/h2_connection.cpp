@@ -110,6 +110,11 @@ const nghttp2_option* server_options() {
     // SETTINGS/PING floods: ACKs queued while the client does not read (CVE-2019-9512/-9515).
     nghttp2_option_set_max_outbound_ack(o, 1000);
     nghttp2_option_set_max_settings(o, 32);
+    // strait schedules no stream above another, so RFC 7540's priority tree is work for
+    // nothing: closed streams are not kept for it (with SETTINGS_NO_RFC7540_PRIORITIES below,
+    // nghttp2 keeps none either way). Frames for a closed stream are still recognised by id
+    // and ignored, as for any stream closed long ago.
+    nghttp2_option_set_no_closed_streams(o, 1);
     return o;
   }();
   return options;
@@ -194,6 +199,8 @@ void Http2Connection::start(std::string_view already_read) {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o.http2_max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(o.limits.max_head)},
+      // RFC 9218: no RFC 7540 priority tree to maintain per stream.
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
