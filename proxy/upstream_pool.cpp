@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/drained_read.hpp"
+
 namespace strait::proxy {
 
 UpstreamConnection::UpstreamConnection(boost::asio::io_context& io, UpstreamPool& pool,
@@ -25,12 +27,12 @@ void UpstreamConnection::ensure_read() {
                                 [self = shared_from_this()](const boost::system::error_code& ec,
                                                             size_t n) { self->on_read(ec, n); });
   }
-  // (Measured: waiting with async_wait(wait_read) instead would save the speculative read that
-  // returns EAGAIN when a pooled connection re-arms, but Asio then pays an epoll_ctl per wait:
-  // no gain.)
-  socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
-                         [self = shared_from_this()](const boost::system::error_code& ec,
-                                                     size_t n) { self->on_read(ec, n); });
+  // After a response the socket is drained: the read waits for epoll instead of trying first
+  // (drained_read.hpp; async_wait would cost an epoll_ctl per wait instead).
+  async_read_drained(pool_.reactor, socket, buffer.get() + end, kBufferSize - end,
+                     [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+                       self->on_read(ec, n);
+                     });
 }
 
 void UpstreamConnection::on_read(const boost::system::error_code& ec, size_t n) {

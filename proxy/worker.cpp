@@ -13,6 +13,7 @@
 #include <ctime>
 
 #include "proxy/client_connection.hpp"
+#include "proxy/drained_read.hpp"
 #include "strait/log.hpp"
 
 namespace strait::proxy {
@@ -66,6 +67,7 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
       outliers_(options.outlier),
       access_log_(options.access_log),
       rng_(std::random_device{}() ^ (static_cast<uint64_t>(index) << 32)) {
+  pool_.reactor = &reactor_of(io_);
   // Every worker has its own listening socket on the same port; the kernel spreads new
   // connections across them, so no accept lock and no cross-thread hand-off.
   open_listener(acceptor_, listen);
@@ -196,6 +198,26 @@ void Worker::refuse(tcp::socket socket) {
   });
 }
 
+std::unique_ptr<ClientExchange> Worker::take_exchange() {
+  if (spare_exchanges_.empty()) return std::make_unique<ClientExchange>();
+  std::unique_ptr<ClientExchange> exchange = std::move(spare_exchanges_.back());
+  spare_exchanges_.pop_back();
+  spare_low_water_ = std::min(spare_low_water_, spare_exchanges_.size());
+  return exchange;
+}
+
+void Worker::give_back_exchange(std::unique_ptr<ClientExchange> exchange) {
+  // Bounds a burst (many connections going idle at once); the tick trims the rest.
+  constexpr size_t kMaxSpares = 256;
+  if (spare_exchanges_.size() >= kMaxSpares) return;
+  if (exchange->capacity != ClientExchange::kBufferSize) {
+    // Grown for a long request head: back to the usual size.
+    exchange->buffer.reset(new char[ClientExchange::kBufferSize]);
+    exchange->capacity = ClientExchange::kBufferSize;
+  }
+  spare_exchanges_.push_back(std::move(exchange));
+}
+
 void Worker::tick() {
   update_clock();
   for (TimedConnection* c = connections_; c != nullptr;) {
@@ -205,6 +227,10 @@ void Worker::tick() {
   }
   pool_.sweep(now_ms_);
   outliers_.sweep(now_ms_);
+  // Spares no exchange needed during the last tick go: an idle worker ends up holding none.
+  spare_exchanges_.erase(spare_exchanges_.begin(),
+                         spare_exchanges_.begin() + static_cast<std::ptrdiff_t>(spare_low_water_));
+  spare_low_water_ = spare_exchanges_.size();
   access_log_.flush();
   if (accept_paused_ && acceptor_.is_open()) {
     accept_paused_ = false;

@@ -80,6 +80,8 @@ class TimedConnection {
 void log_upstream_error(std::string_view endpoint, std::string_view service,
                         std::string_view reason, std::string_view action);
 
+struct ClientExchange;
+
 class Worker {
  public:
   // tls_context: the context HTTPS connections start from (its ClientHello callback switches
@@ -100,6 +102,7 @@ class Worker {
 
   // For connections (same thread only).
   asio::io_context& io() { return io_; }
+  asio::detail::reactor* reactor() { return pool_.reactor; }  // for async_read_drained
   const ProxyOptions& options() const { return options_; }
   uint64_t now_ms() const { return now_ms_; }
   SnapshotRef snapshot() const { return current_; }
@@ -126,6 +129,12 @@ class Worker {
   // 32 hex characters, like ingress-nginx's $req_id.
   void make_request_id(char out[32]);
   std::string_view http_date();  // cached per second
+
+  // Exchange state for HTTP/1.1 client connections (client_exchange.hpp): a spare one, most
+  // recently given back first, else a new one. give_back keeps a bounded number of spares; the
+  // rest is freed (idle connections hold none).
+  std::unique_ptr<ClientExchange> take_exchange();
+  void give_back_exchange(std::unique_ptr<ClientExchange> exchange);
 
   void register_connection(TimedConnection* c);
   void unregister_connection(TimedConnection* c);
@@ -158,6 +167,8 @@ class Worker {
   AccessLog access_log_;
   WorkerMetrics metrics_;
   std::mt19937_64 rng_;
+  std::vector<std::unique_ptr<ClientExchange>> spare_exchanges_;
+  size_t spare_low_water_ = 0;  // fewest spares since the last tick: those were not needed
   TimedConnection* connections_ = nullptr;
   size_t connection_count_ = 0;
   bool draining_ = false;
