@@ -9,7 +9,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "proxy/drained_read.hpp"
 #include "proxy/endpoint_address.hpp"
 #include "proxy/exchange_routing.hpp"
 #include "proxy/h2_connection.hpp"
@@ -81,11 +80,7 @@ void ClientConnection<Stream>::start() {
 template <typename Stream>
 template <typename Handler>
 void ClientConnection<Stream>::read_some(char* data, size_t size, Handler&& handler) {
-  if constexpr (kTls) {
-    stream_.async_read_some(asio::buffer(data, size), std::forward<Handler>(handler));
-  } else {
-    async_read_drained(worker_.reactor(), stream_, data, size, std::forward<Handler>(handler));
-  }
+  stream_.async_read_some(asio::buffer(data, size), std::forward<Handler>(handler));
 }
 
 template <typename Stream>

@@ -125,8 +125,7 @@ class ClientConnection final : public TimedConnection,
   bool make_room();  // ensures free space after end_; false when the buffer is at its limit
   void append_access_log(int status, uint64_t bytes_sent);
 
-  // Every read from the client: plain sockets read with async_read_drained (no EAGAIN read after
-  // a short one), TLS through the stream.
+  // Every read from the client.
   template <typename Handler>
   void read_some(char* data, size_t size, Handler&& handler);
 

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "proxy/drained_read.hpp"
-
 namespace strait::proxy {
 
 UpstreamConnection::UpstreamConnection(boost::asio::io_context& io, UpstreamPool& pool,
@@ -27,12 +25,14 @@ void UpstreamConnection::ensure_read() {
                                 [self = shared_from_this()](const boost::system::error_code& ec,
                                                             size_t n) { self->on_read(ec, n); });
   }
-  // After a response the socket is drained: the read waits for epoll instead of trying first
-  // (drained_read.hpp; async_wait would cost an epoll_ctl per wait instead).
-  async_read_drained(pool_.reactor, socket, buffer.get() + end, kBufferSize - end,
-                     [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                       self->on_read(ec, n);
-                     });
+  // (Measured: waiting with async_wait(wait_read) instead would save the speculative read that
+  // returns EAGAIN when a pooled connection re-arms, but Asio then pays an epoll_ctl per wait:
+  // no gain. Treating a short read as "drained", as nginx does, needs EPOLLRDHUP to know whether
+  // a FIN or reset arrived with the last bytes; Asio's reactor does not expose it, and without it
+  // a close coalesced with a response would go unnoticed.)
+  socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
+                         [self = shared_from_this()](const boost::system::error_code& ec,
+                                                     size_t n) { self->on_read(ec, n); });
 }
 
 void UpstreamConnection::on_read(const boost::system::error_code& ec, size_t n) {

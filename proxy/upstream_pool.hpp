@@ -7,7 +7,6 @@
 #pragma once
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -125,8 +124,6 @@ class UpstreamPool {
   void sweep(uint64_t now_ms);
   void close_all();
   size_t idle_count() const;
-  // The worker's reactor, for async_read_drained (drained_read.hpp); null: plain async reads.
-  boost::asio::detail::reactor* reactor = nullptr;
 
  private:
   size_t max_idle_per_key_;

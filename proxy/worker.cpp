@@ -13,7 +13,6 @@
 #include <ctime>
 
 #include "proxy/client_connection.hpp"
-#include "proxy/drained_read.hpp"
 #include "strait/log.hpp"
 
 namespace strait::proxy {
@@ -67,7 +66,6 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
       outliers_(options.outlier),
       access_log_(options.access_log),
       rng_(std::random_device{}() ^ (static_cast<uint64_t>(index) << 32)) {
-  pool_.reactor = &reactor_of(io_);
   // Every worker has its own listening socket on the same port; the kernel spreads new
   // connections across them, so no accept lock and no cross-thread hand-off.
   open_listener(acceptor_, listen);

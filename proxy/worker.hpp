@@ -102,7 +102,6 @@ class Worker {
 
   // For connections (same thread only).
   asio::io_context& io() { return io_; }
-  asio::detail::reactor* reactor() { return pool_.reactor; }  // for async_read_drained
   const ProxyOptions& options() const { return options_; }
   uint64_t now_ms() const { return now_ms_; }
   SnapshotRef snapshot() const { return current_; }
@@ -151,7 +150,10 @@ class Worker {
 
   unsigned index_;
   ProxyOptions options_;
-  asio::io_context io_{1};
+  // One thread runs it and only that thread touches its sockets: the reactor's per-descriptor
+  // locks are switched off (a lock and an unlock per operation started and per event). Posting
+  // from other threads (snapshots, drain) stays safe: the scheduler keeps its lock.
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor_;
   tcp::acceptor tls_acceptor_;
   uint16_t port_ = 0;  // the listeners' ports, known once bound (no getsockname per accept)
