@@ -168,7 +168,7 @@ class Worker {
   OutlierDetector outliers_;
   AccessLog access_log_;
   WorkerMetrics metrics_;
-  std::mt19937_64 rng_;
+  uint64_t request_id_state_;  // splitmix64 counter, random start
   std::vector<std::unique_ptr<ClientExchange>> spare_exchanges_;
   size_t spare_low_water_ = 0;  // fewest spares since the last tick: those were not needed
   TimedConnection* connections_ = nullptr;
