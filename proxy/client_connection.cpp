@@ -20,7 +20,6 @@
 namespace strait::proxy {
 namespace {
 
-constexpr size_t kInitialBuffer = 16 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::chrono::milliseconds kLinger{2000};
 
@@ -34,12 +33,9 @@ ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream, std::s
     : worker_(worker),
       stream_(std::move(stream)),
       client_ip_(std::move(client_ip)),
-      server_port_(std::to_string(server_port)),
-      buffer_(new char[kInitialBuffer]),
-      capacity_(kInitialBuffer) {
+      server_port_(std::to_string(server_port)) {
   // No getpeername/getsockname/setsockopt here: the worker's accept4 returned the peer, the
   // listener's port is known, and TCP_NODELAY is inherited from the listening socket.
-  write_buffers_.reserve(3 * 16 + 2);
   worker_.register_connection(this);
   worker_.metrics().connections_total.add();
 }
@@ -82,6 +78,12 @@ void ClientConnection<Stream>::start() {
 }
 
 template <typename Stream>
+template <typename Handler>
+void ClientConnection<Stream>::read_some(char* data, size_t size, Handler&& handler) {
+  stream_.async_read_some(asio::buffer(data, size), std::forward<Handler>(handler));
+}
+
+template <typename Stream>
 void ClientConnection<Stream>::consume(size_t n) {
   begin_ += n;
   if (begin_ == end_) begin_ = end_ = 0;
@@ -89,21 +91,21 @@ void ClientConnection<Stream>::consume(size_t n) {
 
 template <typename Stream>
 bool ClientConnection<Stream>::make_room() {
-  if (end_ < capacity_) return true;
+  if (end_ < ex_->capacity) return true;
   if (begin_ > 0) {
-    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+    std::memmove(ex_->buffer.get(), ex_->buffer.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     return true;
   }
   // Only a request head may need more than the initial buffer; bound it by the head limit.
   size_t limit = worker_.options().limits.max_head + 1024;
-  if (capacity_ >= limit) return false;
-  size_t grown = std::min(capacity_ * 2, limit);
+  if (ex_->capacity >= limit) return false;
+  size_t grown = std::min(ex_->capacity * 2, limit);
   std::unique_ptr<char[]> bigger(new char[grown]);
-  std::memcpy(bigger.get(), buffer_.get(), end_);
-  buffer_ = std::move(bigger);
-  capacity_ = grown;
+  std::memcpy(bigger.get(), ex_->buffer.get(), end_);
+  ex_->buffer = std::move(bigger);
+  ex_->capacity = grown;
   return true;
 }
 
@@ -149,33 +151,58 @@ void ClientConnection<Stream>::read_head() {
       phase_ = Phase::ReadHead;
       set_deadline(worker_.options().client_header_timeout);
       make_room();
-      return stream_.async_read_some(
-          asio::buffer(buffer_.get() + end_, capacity_ - end_),
-          [self = this->shared_from_this()](const error_code& ec, size_t n) {
-            if (ec) return self->close();
-            self->end_ += n;
-            self->read_head();
-          });
+      return read_some(ex_->buffer.get() + end_, ex_->capacity - end_,
+                       [self = this->shared_from_this()](const error_code& ec, size_t n) {
+                         if (ec) return self->close();
+                         self->end_ += n;
+                         self->read_head();
+                       });
     }
   }
   if (buffered() > 0) {
-    parse_request(buffered_data(), buffered(), worker_.options().limits, request_);
-    if (request_.status == ParseStatus::Complete) return handle_request();
-    if (request_.status == ParseStatus::Error) return reject(request_.error_status, request_.error);
+    parse_request(buffered_data(), buffered(), worker_.options().limits, ex_->request);
+    if (ex_->request.status == ParseStatus::Complete) return handle_request();
+    if (ex_->request.status == ParseStatus::Error)
+      return reject(ex_->request.error_status, ex_->request.error);
   } else if (worker_.draining()) {
     return close();
   }
-  bool idle = buffered() == 0;
-  phase_ = idle ? Phase::Idle : Phase::ReadHead;
-  const auto& o = worker_.options();
-  set_deadline(idle && requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout);
+  if (buffered() == 0) return await_next_request();
+  phase_ = Phase::ReadHead;
+  set_deadline(worker_.options().client_header_timeout);
   if (!make_room()) return reject(431, "request head too large");
-  stream_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
-                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
-                            if (ec) return self->close();  // client went away or timed out
-                            self->end_ += n;
-                            self->read_head();
-                          });
+  read_some(ex_->buffer.get() + end_, ex_->capacity - end_,
+            [self = this->shared_from_this()](const error_code& ec, size_t n) {
+              if (ec) return self->close();  // client went away or timed out
+              self->end_ += n;
+              self->read_head();
+            });
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::await_next_request() {
+  phase_ = Phase::Idle;
+  const auto& o = worker_.options();
+  set_deadline(requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout);
+  begin_ = end_ = 0;
+  if (ex_) worker_.give_back_exchange(std::move(ex_));
+  read_some(landing_, sizeof landing_,
+            [self = this->shared_from_this()](const error_code& ec, size_t n) {
+              if (ec) return self->close();  // client went away or timed out
+              self->take_exchange();
+              std::memcpy(self->ex_->buffer.get(), self->landing_, n);
+              self->end_ = n;
+              self->read_head();
+            });
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::take_exchange() {
+  ex_ = worker_.take_exchange();
+  // What a failed parse does not overwrite must not come from the previous owner's request.
+  ex_->request.status = ParseStatus::Incomplete;
+  ex_->request.head_method = false;
+  ex_->log_prefix.clear();
 }
 
 template <typename Stream>
@@ -191,37 +218,38 @@ void ClientConnection<Stream>::handle_request() {
   response_started_ = false;
   response_status_ = 0;
   response_bytes_ = 0;
-  upstream_addr_.clear();
-  upstream_name_.clear();
-  keep_alive_ = request_.keep_alive && requests_ < o.keepalive_requests;
-  request_has_body_ = request_.framing != BodyFraming::None;
+  ex_->upstream_addr.clear();
+  ex_->upstream_name.clear();
+  keep_alive_ = ex_->request.keep_alive && requests_ < o.keepalive_requests;
+  request_has_body_ = ex_->request.framing != BodyFraming::None;
   worker_.make_request_id(request_id_);
 
   head_consumed_ = false;
-  route_ingress_.clear();
-  bytes_in_ = request_.head_size;
-  request_body_.reset(BodyFraming::None, 0, false);
+  ex_->route_ingress.clear();
+  bytes_in_ = ex_->request.head_size;
+  ex_->request_body.reset(BodyFraming::None, 0, false);
   if (o.access_log) {
     // Everything the log line needs from the request head, copied now: the head's bytes are
     // released while the body streams.
-    append_access_log_prefix(log_prefix_, client_ip_, request_.method, request_.authority,
-                             request_.path, request_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
-                             kTls);
+    append_access_log_prefix(ex_->log_prefix, client_ip_, ex_->request.method,
+                             ex_->request.authority, ex_->request.path,
+                             ex_->request.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1", kTls);
   } else {
-    log_prefix_.assign("-");  // marks "a request is being accounted"
+    ex_->log_prefix.assign("-");  // marks "a request is being accounted"
   }
 
-  if (request_.framing == BodyFraming::Length && o.proxy_body_size != 0 &&
-      request_.content_length > o.proxy_body_size)
+  if (ex_->request.framing == BodyFraming::Length && o.proxy_body_size != 0 &&
+      ex_->request.content_length > o.proxy_body_size)
     return reject(413, "request body larger than proxy-body-size");
 
   snapshot_ = worker_.snapshot();
   if (!snapshot_) return respond_local(503, true);
   // Route and forward the same normalised path (see path_normalizer.hpp).
-  RoutingDecision route = route_exchange(*snapshot_.get(), request_, kTls, !o.hsts_header.empty(),
-                                         normalized_path_, target_, route_ingress_);
+  RoutingDecision route =
+      route_exchange(*snapshot_.get(), ex_->request, kTls, !o.hsts_header.empty(),
+                     ex_->normalized_path, ex_->target, ex_->route_ingress);
   hsts_ = route.hsts;
-  if (route.backend != nullptr) upstream_name_ = route.backend->name;
+  if (route.backend != nullptr) ex_->upstream_name = route.backend->name;
   switch (route.action) {
     case RoutingDecision::Action::Reject:
       return reject(400, "encoded slash hides a dot segment");
@@ -235,19 +263,19 @@ void ClientConnection<Stream>::handle_request() {
   }
   cluster_ = route.cluster;
   if (route.backend->protocol == UpstreamProtocol::H2c && route.backend->external_name.empty()) {
-    consume(request_.head_size);
+    consume(ex_->request.head_size);
     head_consumed_ = true;
     return forward_h2c();
   }
 
-  request_body_.reset(request_.framing, request_.content_length,
-                      request_.framing == BodyFraming::Chunked);
+  ex_->request_body.reset(ex_->request.framing, ex_->request.content_length,
+                          ex_->request.framing == BodyFraming::Chunked);
   ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
-                     std::string_view(request_id_, sizeof request_id_), target_};
-  write_upstream_request_head(request_, ctx, request_.framing, request_.content_length,
-                              request_head_out_);
+                     std::string_view(request_id_, sizeof request_id_), ex_->target};
+  write_upstream_request_head(ex_->request, ctx, ex_->request.framing, ex_->request.content_length,
+                              ex_->request_head_out);
   // The head is serialised; from here on only its size matters.
-  consume(request_.head_size);
+  consume(ex_->request.head_size);
   head_consumed_ = true;
   pick_endpoint_and_connect();
 }
@@ -270,11 +298,11 @@ void ClientConnection<Stream>::pick_endpoint_and_connect() {
   // Round robin, skipping endpoints passive health has ejected and those this request tried.
   const size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
   if (index == OutlierDetector::kNone)
-    return respond_local(502, request_has_body_ && !request_body_.done());
+    return respond_local(502, request_has_body_ && !ex_->request_body.done());
   tried_[tried_count_++] = static_cast<uint32_t>(index);
   const Endpoint& endpoint = cluster.endpoints[index];
   endpoint_ = &endpoint;
-  upstream_addr_ = endpoint.text;
+  ex_->upstream_addr = endpoint.text;
   if (auto pooled = worker_.pool().take(endpoint.text, cluster.protocol == UpstreamProtocol::Tls)) {
     upstream_ = std::move(pooled);
     upstream_->owner = this->shared_from_this();
@@ -302,7 +330,7 @@ template <typename Stream>
 void ClientConnection<Stream>::connect_external(const Cluster& cluster) {
   // ExternalName Services resolve by DNS when a connection is opened (pooled ones are reused).
   std::string key = cluster.external_name + ":" + std::to_string(cluster.external_port);
-  upstream_addr_ = key;
+  ex_->upstream_addr = key;
   endpoint_ = nullptr;
   if (auto pooled = worker_.pool().take(key, cluster.protocol == UpstreamProtocol::Tls);
       pooled && !new_connection_retry_used_) {
@@ -355,22 +383,22 @@ template <typename Stream>
 void ClientConnection<Stream>::send_request_head() {
   // The pooled connection's idle read stays posted and becomes the response read.
   upstream_->ensure_read();
-  write_buffers_.clear();
-  write_buffers_.emplace_back(request_head_out_.data(), request_head_out_.size());
+  ex_->write_buffers.clear();
+  ex_->write_buffers.emplace_back(ex_->request_head_out.data(), ex_->request_head_out.size());
   // Send whatever body bytes already arrived with the head in the same write.
-  if (!request_body_.done() && buffered() > 0) {
-    if (!request_body_.prepare(buffered_data(), buffered())) {
+  if (!ex_->request_body.done() && buffered() > 0) {
+    if (!ex_->request_body.prepare(buffered_data(), buffered())) {
       release_upstream(false);
-      return reject(400, request_body_.error());
+      return reject(400, ex_->request_body.error());
     }
     if (body_over_limit()) return;
-    for (const auto& b : request_body_.buffers()) write_buffers_.push_back(b);
+    for (const auto& b : ex_->request_body.buffers()) ex_->write_buffers.push_back(b);
   } else {
-    request_body_.prepare(nullptr, 0);
+    ex_->request_body.prepare(nullptr, 0);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  upstream_->async_write(write_buffers_, [self = this->shared_from_this(), attempt = attempt_id_](
-                                             const error_code& ec, size_t) {
+  upstream_->async_write(ex_->write_buffers, [self = this->shared_from_this(),
+                                              attempt = attempt_id_](const error_code& ec, size_t) {
     if (self->attempt_id_ == attempt) self->on_request_head_written(ec);
   });
 }
@@ -379,18 +407,18 @@ template <typename Stream>
 void ClientConnection<Stream>::on_request_head_written(const error_code& ec) {
   if (phase_ == Phase::Closed) return;
   if (ec) return upstream_failed(timed_out_ ? "send timeout" : "send failed", false, ec);
-  if (request_body_.consumed() > 0) {
+  if (ex_->request_body.consumed() > 0) {
     request_body_started_ = true;
-    consume(request_body_.consumed());
+    consume(ex_->request_body.consumed());
   }
   continue_request_body();
 }
 
 template <typename Stream>
 void ClientConnection<Stream>::continue_request_body() {
-  if (request_body_.done()) return await_response_head();
+  if (ex_->request_body.done()) return await_response_head();
   const ProxyOptions& o = worker_.options();
-  if (request_.expect_continue && !sent_continue_) {
+  if (ex_->request.expect_continue && !sent_continue_) {
     sent_continue_ = true;
     set_deadline(o.proxy_send_timeout);
     return asio::async_write(stream_, asio::buffer(kContinue),
@@ -403,23 +431,23 @@ void ClientConnection<Stream>::continue_request_body() {
   phase_ = Phase::ReadBody;
   set_deadline(o.client_body_timeout);
   make_room();
-  stream_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
-                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
-                            if (ec) {
-                              // The client went away (or stalled) mid-body: the upstream
-                              // request can not be completed.
-                              self->release_upstream(false);
-                              return self->close();
-                            }
-                            self->end_ += n;
-                            self->send_request_body_chunk();
-                          });
+  read_some(ex_->buffer.get() + end_, ex_->capacity - end_,
+            [self = this->shared_from_this()](const error_code& ec, size_t n) {
+              if (ec) {
+                // The client went away (or stalled) mid-body: the upstream
+                // request can not be completed.
+                self->release_upstream(false);
+                return self->close();
+              }
+              self->end_ += n;
+              self->send_request_body_chunk();
+            });
 }
 
 template <typename Stream>
 bool ClientConnection<Stream>::body_over_limit() {
   uint64_t limit = worker_.options().proxy_body_size;
-  if (limit == 0 || request_body_.payload_bytes() <= limit) return false;
+  if (limit == 0 || ex_->request_body.payload_bytes() <= limit) return false;
   // A chunked body crossed the limit: the rest is not sent, and the upstream connection (which
   // holds a partial request) is dropped. 413 if the client has had no answer yet.
   release_upstream(false);
@@ -430,23 +458,23 @@ bool ClientConnection<Stream>::body_over_limit() {
 template <typename Stream>
 void ClientConnection<Stream>::send_request_body_chunk() {
   phase_ = Phase::Upstream;
-  if (!request_body_.prepare(buffered_data(), buffered())) {
+  if (!ex_->request_body.prepare(buffered_data(), buffered())) {
     release_upstream(false);
-    return reject(400, request_body_.error());
+    return reject(400, ex_->request_body.error());
   }
   if (body_over_limit()) return;
   request_body_started_ = true;
-  if (request_body_.buffers().empty()) {
-    consume(request_body_.consumed());
+  if (ex_->request_body.buffers().empty()) {
+    consume(ex_->request_body.consumed());
     return continue_request_body();
   }
   set_deadline(worker_.options().proxy_send_timeout);
   upstream_->async_write(
-      request_body_.buffers(),
+      ex_->request_body.buffers(),
       [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
         if (self->phase_ == Phase::Closed || self->attempt_id_ != attempt) return;
         if (ec) return self->upstream_failed("send failed", false, ec);
-        self->consume(self->request_body_.consumed());
+        self->consume(self->ex_->request_body.consumed());
         self->continue_request_body();
       });
 }
@@ -479,7 +507,7 @@ void ClientConnection<Stream>::on_upstream_read(const error_code& ec, size_t n) 
     return forward_response_body();
   }
   // Bytes or EOF that arrive while the request is still being sent wait in the upstream buffer.
-  if (phase_ != Phase::Upstream || !request_body_.done()) return;
+  if (phase_ != Phase::Upstream || !ex_->request_body.done()) return;
   if (n > 0 || upstream_->available() > 0) return on_response_head();
   upstream_failed(timed_out_ ? "read timeout" : "upstream closed before responding", false, ec);
 }
@@ -489,20 +517,20 @@ void ClientConnection<Stream>::on_response_head() {
   HeadLimits limits = worker_.options().limits;
   limits.max_head = UpstreamConnection::kBufferSize - 1;
   while (true) {
-    parse_response(upstream_->data(), upstream_->available(), limits, request_.head_method,
-                   response_);
-    if (response_.status == ParseStatus::Error) {
+    parse_response(upstream_->data(), upstream_->available(), limits, ex_->request.head_method,
+                   ex_->response);
+    if (ex_->response.status == ParseStatus::Error) {
       release_upstream(false);
-      return upstream_failed(response_.error, false);
+      return upstream_failed(ex_->response.error, false);
     }
-    if (response_.status == ParseStatus::Incomplete) {
+    if (ex_->response.status == ParseStatus::Incomplete) {
       if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
       return upstream_->ensure_read();
     }
     // Interim responses (100 Continue and the like) are ours to absorb: the client got its own.
-    if (response_.status_code >= 100 && response_.status_code < 200 &&
-        response_.status_code != 101) {
-      upstream_->consume(response_.head_size);
+    if (ex_->response.status_code >= 100 && ex_->response.status_code < 200 &&
+        ex_->response.status_code != 101) {
+      upstream_->consume(ex_->response.head_size);
       if (upstream_->available() == 0) {
         if (upstream_eof_ || upstream_error_) return upstream_failed("upstream closed", false);
         return upstream_->ensure_read();
@@ -511,10 +539,10 @@ void ClientConnection<Stream>::on_response_head() {
     }
     break;
   }
-  if (response_.status_code == 101) {
+  if (ex_->response.status_code == 101) {
     // Only a WebSocket handshake the client asked for may switch protocols; anything else would
     // leave the two sides speaking different protocols.
-    if (!request_.upgrade_websocket) {
+    if (!ex_->request.upgrade_websocket) {
       release_upstream(false);
       return upstream_failed("unexpected 101 from upstream", false);
     }
@@ -523,12 +551,12 @@ void ClientConnection<Stream>::on_response_head() {
   phase_ = Phase::Respond;
   response_started_ = true;
   upstream_response_at_ = std::chrono::steady_clock::now();
-  response_status_ = response_.status_code;
-  response_keep_alive_ = response_.keep_alive;
-  bool client_http11 = request_.version_minor >= 1;
+  response_status_ = ex_->response.status_code;
+  response_keep_alive_ = ex_->response.keep_alive;
+  bool client_http11 = ex_->request.version_minor >= 1;
   BodyFraming to_client = BodyFraming::None;
   bool chunked_out = false;
-  switch (response_.framing) {
+  switch (ex_->response.framing) {
     case BodyFraming::None:
       break;
     case BodyFraming::Length:
@@ -543,20 +571,20 @@ void ClientConnection<Stream>::on_response_head() {
       break;
   }
   if (worker_.draining()) keep_alive_ = false;
-  response_body_.reset(response_.framing, response_.content_length, chunked_out);
+  ex_->response_body.reset(ex_->response.framing, ex_->response.content_length, chunked_out);
   write_client_response_head(
-      response_, to_client, response_.content_length, !keep_alive_, keep_alive_ && !client_http11,
-      worker_.http_date(),
+      ex_->response, to_client, ex_->response.content_length, !keep_alive_,
+      keep_alive_ && !client_http11, worker_.http_date(),
       hsts_ ? std::string_view(worker_.options().hsts_header) : std::string_view(),
-      response_head_out_);
-  upstream_->consume(response_.head_size);
-  write_buffers_.clear();
-  write_buffers_.emplace_back(response_head_out_.data(), response_head_out_.size());
-  if (!response_body_.prepare(upstream_->data(), upstream_->available()))
-    return upstream_failed_mid_response(response_body_.error());
-  for (const auto& b : response_body_.buffers()) write_buffers_.push_back(b);
+      ex_->response_head_out);
+  upstream_->consume(ex_->response.head_size);
+  ex_->write_buffers.clear();
+  ex_->write_buffers.emplace_back(ex_->response_head_out.data(), ex_->response_head_out.size());
+  if (!ex_->response_body.prepare(upstream_->data(), upstream_->available()))
+    return upstream_failed_mid_response(ex_->response_body.error());
+  for (const auto& b : ex_->response_body.buffers()) ex_->write_buffers.push_back(b);
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, write_buffers_,
+  asio::async_write(stream_, ex_->write_buffers,
                     [self = this->shared_from_this()](const error_code& ec, size_t) {
                       self->on_response_written(ec);
                     });
@@ -565,18 +593,18 @@ void ClientConnection<Stream>::on_response_head() {
 template <typename Stream>
 void ClientConnection<Stream>::forward_response_body() {
   awaiting_upstream_body_ = false;
-  if (!response_body_.prepare(upstream_->data(), upstream_->available()))
-    return upstream_failed_mid_response(response_body_.error());
-  if (response_body_.buffers().empty()) {
-    if (response_body_.done()) return finish_exchange();
+  if (!ex_->response_body.prepare(upstream_->data(), upstream_->available()))
+    return upstream_failed_mid_response(ex_->response_body.error());
+  if (ex_->response_body.buffers().empty()) {
+    if (ex_->response_body.done()) return finish_exchange();
     if (upstream_eof_ || upstream_error_) {
-      if (response_.framing != BodyFraming::UntilClose) {
+      if (ex_->response.framing != BodyFraming::UntilClose) {
         // The upstream closed before the body it announced was complete: the client can only
         // learn that from a closed connection.
         return upstream_failed_mid_response("upstream closed mid-response", upstream_error_);
       }
-      response_body_.finish_at_eof();
-      if (response_body_.buffers().empty()) return finish_exchange();
+      ex_->response_body.finish_at_eof();
+      if (ex_->response_body.buffers().empty()) return finish_exchange();
     } else {
       awaiting_upstream_body_ = true;
       set_deadline(worker_.options().proxy_read_timeout);
@@ -584,7 +612,7 @@ void ClientConnection<Stream>::forward_response_body() {
     }
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, response_body_.buffers(),
+  asio::async_write(stream_, ex_->response_body.buffers(),
                     [self = this->shared_from_this()](const error_code& ec, size_t) {
                       self->on_response_written(ec);
                     });
@@ -597,14 +625,14 @@ void ClientConnection<Stream>::on_response_written(const error_code& ec) {
     release_upstream(false);
     return close();
   }
-  upstream_->consume(response_body_.consumed());
-  response_bytes_ += response_body_.consumed();
-  if (response_body_.done()) return finish_exchange();
+  upstream_->consume(ex_->response_body.consumed());
+  response_bytes_ += ex_->response_body.consumed();
+  if (ex_->response_body.done()) return finish_exchange();
   if (upstream_eof_ && upstream_->available() == 0) {
-    if (response_.framing == BodyFraming::UntilClose) {
-      response_body_.finish_at_eof();
-      if (!response_body_.buffers().empty()) {
-        return asio::async_write(stream_, response_body_.buffers(),
+    if (ex_->response.framing == BodyFraming::UntilClose) {
+      ex_->response_body.finish_at_eof();
+      if (!ex_->response_body.buffers().empty()) {
+        return asio::async_write(stream_, ex_->response_body.buffers(),
                                  [self = this->shared_from_this()](const error_code& e, size_t) {
                                    self->on_response_written(e);
                                  });
@@ -626,17 +654,17 @@ void ClientConnection<Stream>::start_tunnel() {
   response_status_ = 101;
   // The tunnel needs nothing from the configuration: a later change can not touch it.
   snapshot_.reset();
-  write_upgrade_response_head(response_, response_head_out_);
-  upstream_->consume(response_.head_size);
+  write_upgrade_response_head(ex_->response, ex_->response_head_out);
+  upstream_->consume(ex_->response.head_size);
   append_access_log(101, 0);
   set_deadline(worker_.options().websocket_idle_timeout);
   // Whatever the upstream sent after its 101 goes right behind it.
-  write_buffers_.clear();
-  write_buffers_.emplace_back(response_head_out_.data(), response_head_out_.size());
+  ex_->write_buffers.clear();
+  ex_->write_buffers.emplace_back(ex_->response_head_out.data(), ex_->response_head_out.size());
   if (upstream_->available() > 0)
-    write_buffers_.emplace_back(upstream_->data(), upstream_->available());
+    ex_->write_buffers.emplace_back(upstream_->data(), upstream_->available());
   tunnel_writing_to_client_ = true;
-  asio::async_write(stream_, write_buffers_,
+  asio::async_write(stream_, ex_->write_buffers,
                     [self = this->shared_from_this()](const error_code& ec, size_t) {
                       self->on_tunnel_client_written(ec);
                     });
@@ -656,12 +684,12 @@ void ClientConnection<Stream>::tunnel_client_to_upstream() {
                                   });
   }
   begin_ = end_ = 0;
-  stream_.async_read_some(asio::buffer(buffer_.get(), capacity_),
-                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
-                            if (ec || self->phase_ != Phase::Tunnel) return self->close();
-                            self->end_ = n;
-                            self->tunnel_client_to_upstream();
-                          });
+  read_some(ex_->buffer.get(), ex_->capacity,
+            [self = this->shared_from_this()](const error_code& ec, size_t n) {
+              if (ec || self->phase_ != Phase::Tunnel) return self->close();
+              self->end_ = n;
+              self->tunnel_client_to_upstream();
+            });
 }
 
 template <typename Stream>
@@ -692,7 +720,7 @@ void ClientConnection<Stream>::tunnel_upstream_to_client() {
 template <typename Stream>
 void ClientConnection<Stream>::finish_exchange() {
   append_access_log(response_status_, response_bytes_);
-  release_upstream(response_keep_alive_ && response_.framing != BodyFraming::UntilClose);
+  release_upstream(response_keep_alive_ && ex_->response.framing != BodyFraming::UntilClose);
   snapshot_.reset();
   if (!keep_alive_ || worker_.draining()) return linger();
   read_head();
@@ -730,35 +758,35 @@ void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_pha
   // A pooled connection the endpoint had already closed (EOF or reset, no response byte, no
   // timeout): the request most likely never reached the pod, but only a request without side
   // effects may be sent again. Once, on a new connection to the same endpoint.
-  if (was_reused && !connect_phase && !timed_out && request_.idempotent && body_intact &&
+  if (was_reused && !connect_phase && !timed_out && ex_->request.idempotent && body_intact &&
       !new_connection_retry_used_) {
     log_upstream_error(why, ec, "retry-new-connection");
     worker_.metrics().upstream_retries.add();
     new_connection_retry_used_ = true;
-    request_body_.reset(request_.framing, request_.content_length,
-                        request_.framing == BodyFraming::Chunked);
+    ex_->request_body.reset(ex_->request.framing, ex_->request.content_length,
+                            ex_->request.framing == BodyFraming::Chunked);
     if (!cluster.external_name.empty()) return connect_external(cluster);
     return connect_to(*endpoint_);
   }
   // Another endpoint: after a failed connect nothing was sent, so any method; otherwise only
   // idempotent requests, and never after a timeout (the pod may still be working on it).
   const size_t max_tries = std::min<size_t>(worker_.options().proxy_next_upstream_tries, kMaxTries);
-  if (body_intact && (connect_phase || (request_.idempotent && !timed_out)) &&
+  if (body_intact && (connect_phase || (ex_->request.idempotent && !timed_out)) &&
       tried_count_ < max_tries && tried_count_ < cluster.endpoints.size()) {
     log_upstream_error(why, ec, "retry");
     worker_.metrics().upstream_retries.add();
-    request_body_.reset(request_.framing, request_.content_length,
-                        request_.framing == BodyFraming::Chunked);
+    ex_->request_body.reset(ex_->request.framing, ex_->request.content_length,
+                            ex_->request.framing == BodyFraming::Chunked);
     return pick_endpoint_and_connect();
   }
   const int status = timed_out ? 504 : 502;
   log_upstream_error(why, ec, timed_out ? "504" : "502");
   // A request whose body was fully read leaves the connection usable for the next one; so does
   // one whose whole Content-Length body is still in our buffer (skipped here).
-  bool close_after = request_has_body_ && !request_body_.done();
-  if (close_after && body_intact && request_.framing == BodyFraming::Length &&
-      buffered() >= request_.content_length) {
-    consume(static_cast<size_t>(request_.content_length));
+  bool close_after = request_has_body_ && !ex_->request_body.done();
+  if (close_after && body_intact && ex_->request.framing == BodyFraming::Length &&
+      buffered() >= ex_->request.content_length) {
+    consume(static_cast<size_t>(ex_->request.content_length));
     close_after = false;
   }
   respond_local(status, close_after);
@@ -779,11 +807,11 @@ void ClientConnection<Stream>::log_upstream_error(const char* why, const error_c
   // The error's own text when it adds something (refused, reset); EOF and our own timeouts are
   // already said by `why`.
   if (!ec || ec == asio::error::eof || ec == asio::error::operation_aborted)
-    return proxy::log_upstream_error(upstream_addr_, upstream_name_, why, action);
+    return proxy::log_upstream_error(ex_->upstream_addr, ex_->upstream_name, why, action);
   std::string reason(why);
   reason.append(": ");
   reason.append(ec.message());
-  proxy::log_upstream_error(upstream_addr_, upstream_name_, reason, action);
+  proxy::log_upstream_error(ex_->upstream_addr, ex_->upstream_name, reason, action);
 }
 
 template <typename Stream>
@@ -800,15 +828,15 @@ void ClientConnection<Stream>::respond_local(int status, bool close_after) {
   if (close_after || worker_.draining()) keep_alive_ = false;
   response_status_ = status;
   phase_ = Phase::Respond;
-  write_local_response(status, !keep_alive_, request_.head_method, worker_.http_date(),
-                       response_head_out_);
+  write_local_response(status, !keep_alive_, ex_->request.head_method, worker_.http_date(),
+                       ex_->response_head_out);
   write_response_and_continue(status);
 }
 
 template <typename Stream>
 void ClientConnection<Stream>::write_response_and_continue(int status) {
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, asio::buffer(response_head_out_),
+  asio::async_write(stream_, asio::buffer(ex_->response_head_out),
                     [self = this->shared_from_this(), status](const error_code& ec, size_t n) {
                       if (ec) return self->close();
                       self->append_access_log(status, n);
@@ -817,7 +845,7 @@ void ClientConnection<Stream>::write_response_and_continue(int status) {
                       // Keep-alive: a bodiless request answered before it was forwarded
                       // still has its head in the buffer.
                       if (!self->head_consumed_) {
-                        self->consume(self->request_.head_size);
+                        self->consume(self->ex_->request.head_size);
                         self->head_consumed_ = true;
                       }
                       self->read_head();
@@ -828,14 +856,14 @@ template <typename Stream>
 void ClientConnection<Stream>::redirect_to_https() {
   // ingress-nginx's ssl-redirect: 308 keeps the method and body semantics.
   const ProxyOptions& o = worker_.options();
-  std::string location =
-      https_redirect_location(request_.authority, o.ssl_redirect_port,
-                              target_.empty() ? request_.origin_target : std::string_view(target_));
+  std::string location = https_redirect_location(
+      ex_->request.authority, o.ssl_redirect_port,
+      ex_->target.empty() ? ex_->request.origin_target : std::string_view(ex_->target));
   if (request_has_body_) keep_alive_ = false;
   response_status_ = 308;
   phase_ = Phase::Respond;
-  write_redirect_response(308, location, !keep_alive_, request_.head_method, worker_.http_date(),
-                          response_head_out_);
+  write_redirect_response(308, location, !keep_alive_, ex_->request.head_method,
+                          worker_.http_date(), ex_->response_head_out);
   write_response_and_continue(308);
 }
 
@@ -847,9 +875,9 @@ void ClientConnection<Stream>::linger() {
     // Unless no such byte can come: the client asked to close, its request had no body and
     // nothing followed it. Closing at once saves the shutdown and the read of its FIN, as
     // nginx does. (TLS keeps the close_notify exchange below.)
-    const size_t head_left = head_consumed_ ? 0 : request_.head_size;
-    if (request_.status == ParseStatus::Complete && !request_.keep_alive && !request_has_body_ &&
-        buffered() == head_left)
+    const size_t head_left = head_consumed_ ? 0 : ex_->request.head_size;
+    if (ex_->request.status == ParseStatus::Complete && !ex_->request.keep_alive &&
+        !request_has_body_ && buffered() == head_left)
       return close();
   }
   phase_ = Phase::Linger;
@@ -864,11 +892,11 @@ void ClientConnection<Stream>::linger() {
   }
   error_code ignored;
   lowest().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.async_read_some(asio::buffer(buffer_.get(), capacity_),
-                          [self = this->shared_from_this()](const error_code& ec, size_t) {
-                            if (ec) return self->close();
-                            self->linger();
-                          });
+  read_some(ex_->buffer.get(), ex_->capacity,
+            [self = this->shared_from_this()](const error_code& ec, size_t) {
+              if (ec) return self->close();
+              self->linger();
+            });
 }
 
 template <typename Stream>
@@ -925,14 +953,14 @@ void ClientConnection<Stream>::on_deadline() {
 
 template <typename Stream>
 void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent) {
-  if (log_prefix_.empty()) return;  // already accounted (or no request)
+  if (ex_->log_prefix.empty()) return;  // already accounted (or no request)
   using namespace std::chrono;
   auto now = steady_clock::now();
   double request_time = duration<double>(now - request_start_).count();
   double upstream_time =
       response_started_ ? duration<double>(upstream_response_at_ - upstream_start_).count() : 0;
 
-  bytes_in_ += request_body_.payload_bytes();
+  bytes_in_ += ex_->request_body.payload_bytes();
   ExchangeRecord r;
   r.status = status;
   r.bytes_sent = bytes_sent;
@@ -941,12 +969,12 @@ void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent
   r.upstream_responded = response_started_;
   r.upstream_status = response_status_;
   r.upstream_seconds = upstream_time;
-  r.upstream_addr = upstream_addr_;
-  r.route_ingress = route_ingress_;
-  r.service = upstream_name_;
+  r.upstream_addr = ex_->upstream_addr;
+  r.route_ingress = ex_->route_ingress;
+  r.service = ex_->upstream_name;
   r.request_id = std::string_view(request_id_, sizeof request_id_);
-  record_exchange(worker_.metrics(), worker_.access_log(), log_prefix_, r);
-  log_prefix_.clear();
+  record_exchange(worker_.metrics(), worker_.access_log(), ex_->log_prefix, r);
+  ex_->log_prefix.clear();
 }
 
 // ---- HTTP/2 upstream (h2c pods) ------------------------------------------------------------
@@ -959,22 +987,23 @@ void ClientConnection<Stream>::forward_h2c() {
   if (index == OutlierDetector::kNone) return respond_local(502, request_has_body_);
   if (tried_count_ < tried_.size()) tried_[tried_count_++] = static_cast<uint32_t>(index);
   const Endpoint& endpoint = cluster.endpoints[index];
-  upstream_addr_ = endpoint.text;
+  ex_->upstream_addr = endpoint.text;
   upstream_start_ = std::chrono::steady_clock::now();
   ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
-                     std::string_view(request_id_, sizeof request_id_), target_};
-  h2c_fields_.build(request_, ctx,
-                    target_.empty() ? request_.origin_target : std::string_view(target_));
-  h2c_reader_.reset(request_.framing, request_.content_length);
-  h2c_out_.clear();
+                     std::string_view(request_id_, sizeof request_id_), ex_->target};
+  ex_->h2c_fields.build(
+      ex_->request, ctx,
+      ex_->target.empty() ? ex_->request.origin_target : std::string_view(ex_->target));
+  ex_->h2c_reader.reset(ex_->request.framing, ex_->request.content_length);
+  ex_->h2c_out.clear();
   h2c_out_payload_ = 0;
-  h2c_trailers_.clear();
+  ex_->h2c_trailers.clear();
   h2c_chunked_ = false;
   h2c_upstream_ended_ = false;
   h2c_final_queued_ = false;
   h2c_session_ = Http2UpstreamSession::get(worker_, endpoint.text, to_tcp_endpoint(endpoint));
-  h2c_stream_id_ = h2c_session_->open_stream(this->shared_from_this(), h2c_fields_.data(),
-                                             h2c_fields_.size(), !h2c_reader_.done());
+  h2c_stream_id_ = h2c_session_->open_stream(this->shared_from_this(), ex_->h2c_fields.data(),
+                                             ex_->h2c_fields.size(), !ex_->h2c_reader.done());
   h2c_consume_id_ = h2c_stream_id_;
   if (h2c_stream_id_ < 0) {
     h2c_session_.reset();
@@ -987,16 +1016,16 @@ void ClientConnection<Stream>::forward_h2c() {
 template <typename Stream>
 size_t ClientConnection<Stream>::upstream_request_body(uint8_t* buffer, size_t length, bool& end) {
   end = false;
-  if (h2c_reader_.done()) {
+  if (!ex_ || ex_->h2c_reader.done()) {
     end = true;
     return 0;
   }
   size_t consumed = 0, copied = 0;
-  auto status = h2c_reader_.read(buffered_data(), buffered(), buffer, length, consumed, copied);
+  auto status = ex_->h2c_reader.read(buffered_data(), buffered(), buffer, length, consumed, copied);
   consume(consumed);
   uint64_t limit = worker_.options().proxy_body_size;
   if (status == PayloadReader::Status::Error ||
-      (limit != 0 && h2c_reader_.payload_bytes() > limit)) {
+      (limit != 0 && ex_->h2c_reader.payload_bytes() > limit)) {
     // Not from inside the upstream session's send: answer once it has returned.
     int answer = status == PayloadReader::Status::Error ? 400 : 413;
     asio::post(worker_.io(), [self = this->shared_from_this(), answer] {
@@ -1005,7 +1034,7 @@ size_t ClientConnection<Stream>::upstream_request_body(uint8_t* buffer, size_t l
     return 0;
   }
   if (copied > 0) request_body_started_ = true;
-  if (h2c_reader_.done()) {
+  if (ex_->h2c_reader.done()) {
     end = true;
     return copied;
   }
@@ -1017,7 +1046,7 @@ template <typename Stream>
 void ClientConnection<Stream>::read_client_body_for_h2c() {
   if (h2c_client_read_pending_ || phase_ == Phase::Closed) return;
   h2c_client_read_pending_ = true;
-  if (request_.expect_continue && !sent_continue_) {
+  if (ex_->request.expect_continue && !sent_continue_) {
     sent_continue_ = true;
     return asio::async_write(stream_, asio::buffer(kContinue),
                              [self = this->shared_from_this()](const error_code& ec, size_t) {
@@ -1028,17 +1057,17 @@ void ClientConnection<Stream>::read_client_body_for_h2c() {
   }
   set_deadline(worker_.options().client_body_timeout);
   make_room();
-  stream_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
-                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
-                            self->h2c_client_read_pending_ = false;
-                            if (self->phase_ == Phase::Closed) return;
-                            if (ec) return self->close();  // the client went away mid-body
-                            self->end_ += n;
-                            if (self->h2c_session_ && self->h2c_stream_id_ >= 0) {
-                              self->h2c_session_->resume(self->h2c_stream_id_);
-                              self->h2c_session_->flush();
-                            }
-                          });
+  read_some(ex_->buffer.get() + end_, ex_->capacity - end_,
+            [self = this->shared_from_this()](const error_code& ec, size_t n) {
+              self->h2c_client_read_pending_ = false;
+              if (self->phase_ == Phase::Closed) return;
+              if (ec) return self->close();  // the client went away mid-body
+              self->end_ += n;
+              if (self->h2c_session_ && self->h2c_stream_id_ >= 0) {
+                self->h2c_session_->resume(self->h2c_stream_id_);
+                self->h2c_session_->flush();
+              }
+            });
 }
 
 template <typename Stream>
@@ -1052,7 +1081,7 @@ void ClientConnection<Stream>::h2c_request_body_failed(int status) {
 
 template <typename Stream>
 void ClientConnection<Stream>::upstream_response(std::vector<H2Field>& fields, bool end_stream) {
-  if (phase_ == Phase::Closed) return;
+  if (phase_ == Phase::Closed || !ex_) return;
   phase_ = Phase::Respond;
   response_started_ = true;
   upstream_response_at_ = std::chrono::steady_clock::now();
@@ -1061,7 +1090,7 @@ void ClientConnection<Stream>::upstream_response(std::vector<H2Field>& fields, b
     if (f.name == ":status") status = std::atoi(f.value.c_str());
   if (status < 200 || status > 999) status = 502;
   response_status_ = status;
-  std::string& out = response_head_out_;
+  std::string& out = ex_->response_head_out;
   out.assign("HTTP/1.1 ");
   out.append(std::to_string(status));
   out.push_back(' ');
@@ -1085,11 +1114,11 @@ void ClientConnection<Stream>::upstream_response(std::vector<H2Field>& fields, b
   if (!has_date) out.append("Date: ").append(worker_.http_date()).append("\r\n");
   if (hsts_)
     out.append("Strict-Transport-Security: ").append(worker_.options().hsts_header).append("\r\n");
-  bool bodiless = request_.head_method || status == 204 || status == 304;
+  bool bodiless = ex_->request.head_method || status == 204 || status == 304;
   if (!bodiless && !has_length) {
     if (end_stream) {
       out.append("Content-Length: 0\r\n");
-    } else if (request_.version_minor >= 1) {
+    } else if (ex_->request.version_minor >= 1) {
       out.append("Transfer-Encoding: chunked\r\n");  // the pod's trailers go in the last chunk
       h2c_chunked_ = true;
     } else {
@@ -1097,22 +1126,22 @@ void ClientConnection<Stream>::upstream_response(std::vector<H2Field>& fields, b
     }
   }
   // An answer before the whole request body was read leaves bytes we can not frame: close.
-  if (!h2c_reader_.done() || worker_.draining()) keep_alive_ = false;
+  if (!ex_->h2c_reader.done() || worker_.draining()) keep_alive_ = false;
   if (!keep_alive_) {
     out.append("Connection: close\r\n");
-  } else if (request_.version_minor == 0) {
+  } else if (ex_->request.version_minor == 0) {
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
-  h2c_out_.append(out);
+  ex_->h2c_out.append(out);
   if (end_stream) h2c_upstream_ended_ = true;
   write_h2c_response();
 }
 
 template <typename Stream>
 void ClientConnection<Stream>::upstream_data(const uint8_t* data, size_t size) {
-  if (phase_ == Phase::Closed || size == 0) return;
-  if (request_.head_method) {
+  if (phase_ == Phase::Closed || size == 0 || !ex_) return;
+  if (ex_->request.head_method) {
     // No body goes to a HEAD request; its window goes straight back.
     if (h2c_consume_id_ >= 0) h2c_session_->consume(h2c_consume_id_, size);
     return;
@@ -1120,23 +1149,25 @@ void ClientConnection<Stream>::upstream_data(const uint8_t* data, size_t size) {
   if (h2c_chunked_) {
     char line[20];
     auto [end, ec] = std::to_chars(line, line + sizeof line, size, 16);
-    h2c_out_.append(line, static_cast<size_t>(end - line)).append("\r\n");
+    ex_->h2c_out.append(line, static_cast<size_t>(end - line)).append("\r\n");
   }
-  h2c_out_.append(reinterpret_cast<const char*>(data), size);
-  if (h2c_chunked_) h2c_out_.append("\r\n");
+  ex_->h2c_out.append(reinterpret_cast<const char*>(data), size);
+  if (h2c_chunked_) ex_->h2c_out.append("\r\n");
   h2c_out_payload_ += size;
   write_h2c_response();
 }
 
 template <typename Stream>
 void ClientConnection<Stream>::upstream_trailers(std::vector<H2Field>& fields) {
-  h2c_trailers_ = std::move(fields);
+  if (!ex_) return;
+  ex_->h2c_trailers = std::move(fields);
 }
 
 template <typename Stream>
 void ClientConnection<Stream>::upstream_closed(uint32_t error_code, bool connect_failed) {
   h2c_stream_id_ = -1;
-  if (phase_ == Phase::Closed) return;
+  // (No exchange: the stream closed after its exchange had finished.)
+  if (phase_ == Phase::Closed || !ex_) return;
   if (!response_started_) {
     const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
     release_h2c(false);
@@ -1146,7 +1177,7 @@ void ClientConnection<Stream>::upstream_closed(uint32_t error_code, bool connect
       worker_.metrics().upstream_retries.add();
       return forward_h2c();
     }
-    return respond_local(502, request_has_body_ && !h2c_reader_.done());
+    return respond_local(502, request_has_body_ && !ex_->h2c_reader.done());
   }
   // Reset mid-response: the client can only learn it from a closed connection.
   if (error_code != NGHTTP2_NO_ERROR) {
@@ -1163,25 +1194,25 @@ void ClientConnection<Stream>::write_h2c_response() {
   if (h2c_upstream_ended_ && !h2c_final_queued_) {
     h2c_final_queued_ = true;
     if (h2c_chunked_) {
-      h2c_out_.append("0\r\n");
-      for (const H2Field& f : h2c_trailers_)
+      ex_->h2c_out.append("0\r\n");
+      for (const H2Field& f : ex_->h2c_trailers)
         if (!f.name.empty() && f.name[0] != ':')
-          h2c_out_.append(f.name).append(": ").append(f.value).append("\r\n");
-      h2c_out_.append("\r\n");
+          ex_->h2c_out.append(f.name).append(": ").append(f.value).append("\r\n");
+      ex_->h2c_out.append("\r\n");
     }
   }
-  if (h2c_out_.empty()) {
+  if (ex_->h2c_out.empty()) {
     if (h2c_final_queued_) return finish_h2c();
     set_deadline(worker_.options().proxy_read_timeout);
     return;
   }
-  h2c_wire_.swap(h2c_out_);
-  h2c_out_.clear();
+  ex_->h2c_wire.swap(ex_->h2c_out);
+  ex_->h2c_out.clear();
   size_t payload = h2c_out_payload_;
   h2c_out_payload_ = 0;
   h2c_writing_ = true;
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, asio::buffer(h2c_wire_),
+  asio::async_write(stream_, asio::buffer(ex_->h2c_wire),
                     [self = this->shared_from_this(), payload](const error_code& ec, size_t n) {
                       self->h2c_writing_ = false;
                       if (self->phase_ == Phase::Closed) return;
@@ -1198,7 +1229,7 @@ void ClientConnection<Stream>::write_h2c_response() {
 
 template <typename Stream>
 void ClientConnection<Stream>::finish_h2c() {
-  bytes_in_ += h2c_reader_.payload_bytes();
+  bytes_in_ += ex_->h2c_reader.payload_bytes();
   append_access_log(response_status_, response_bytes_);
   release_h2c(false);
   snapshot_.reset();

@@ -10,10 +10,8 @@
 #include <string>
 #include <type_traits>
 
-#include "proxy/body_forwarder.hpp"
+#include "proxy/client_exchange.hpp"
 #include "proxy/h2_upstream.hpp"
-#include "proxy/http1_parser.hpp"
-#include "proxy/payload_reader.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 
@@ -61,6 +59,10 @@ class ClientConnection final : public TimedConnection,
   void hand_off_to_http2();
   // Request side.
   void read_head();
+  // Keep-alive (and a new connection): no byte of the next request yet. The exchange state goes
+  // back to the worker and the read waits in landing_; the first bytes take an exchange again.
+  void await_next_request();
+  void take_exchange();
   void handle_request();
   void pick_endpoint_and_connect();
   void connect_to(const Endpoint& endpoint);
@@ -118,10 +120,14 @@ class ClientConnection final : public TimedConnection,
   }
   void clear_deadline() { deadline_ms = UINT64_MAX; }
   size_t buffered() const { return end_ - begin_; }
-  const char* buffered_data() const { return buffer_.get() + begin_; }
+  const char* buffered_data() const { return ex_->buffer.get() + begin_; }
   void consume(size_t n);
   bool make_room();  // ensures free space after end_; false when the buffer is at its limit
   void append_access_log(int status, uint64_t bytes_sent);
+
+  // Every read from the client.
+  template <typename Handler>
+  void read_some(char* data, size_t size, Handler&& handler);
 
   tcp::socket& lowest() {
     if constexpr (kTls) {
@@ -135,8 +141,8 @@ class ClientConnection final : public TimedConnection,
   Stream stream_;
   std::string client_ip_;
   std::string server_port_;
-  std::unique_ptr<char[]> buffer_;
-  size_t capacity_;
+  // Null while idle; begin_ == end_ == 0 then.
+  std::unique_ptr<ClientExchange> ex_;
   size_t begin_ = 0;
   size_t end_ = 0;
   Phase phase_ = Phase::Idle;
@@ -145,7 +151,6 @@ class ClientConnection final : public TimedConnection,
   uint32_t requests_ = 0;
 
   // The exchange in progress.
-  ParsedRequest request_;
   SnapshotRef snapshot_;
   int32_t cluster_ = -1;
   static constexpr size_t kMaxTries = 8;     // bound of --proxy-next-upstream-tries
@@ -154,8 +159,6 @@ class ClientConnection final : public TimedConnection,
   bool new_connection_retry_used_ = false;  // a stale pooled connection was replaced once
   uint32_t attempt_id_ = 0;                 // bumped when an upstream connection is released
   const Endpoint* endpoint_ = nullptr;
-  std::string upstream_name_;  // cluster name for the log
-  std::string upstream_addr_;  // endpoint for the log
   bool reused_upstream_ = false;
   bool request_has_body_ = false;
   bool head_consumed_ = true;
@@ -169,35 +172,24 @@ class ClientConnection final : public TimedConnection,
   bool awaiting_upstream_body_ = false;  // Respond phase: the deadline is the upstream's read
   boost::system::error_code upstream_error_;
   std::shared_ptr<UpstreamConnection> upstream_;
-  std::string request_head_out_;
-  std::string normalized_path_;  // reused buffers: no allocation per request once warm
-  std::string target_;           // normalised path + query, when normalisation changed it
-  std::string response_head_out_;
-  std::string log_prefix_;     // JSON access-log fields known at request start; "" = accounted
-  std::string route_ingress_;  // "namespace/name" of the Ingress that routed it, for metrics
   uint64_t bytes_in_ = 0;
   std::chrono::steady_clock::time_point upstream_response_at_;
   char request_id_[32];
-  BodyForwarder request_body_;
-  BodyForwarder response_body_;
-  ParsedResponse response_;
+  // Where an idle connection's read lands: a typical request head fits, a longer one continues
+  // into the exchange's buffer.
+  static constexpr size_t kLandingSize = 256;
+  char landing_[kLandingSize];
   int response_status_ = 0;
   bool response_keep_alive_ = false;
   uint64_t response_bytes_ = 0;
   std::chrono::steady_clock::time_point request_start_;
   std::chrono::steady_clock::time_point upstream_start_;
-  std::vector<boost::asio::const_buffer> write_buffers_;
 
   // The exchange over an h2c upstream stream.
   std::shared_ptr<Http2UpstreamSession> h2c_session_;
   int32_t h2c_stream_id_ = -1;   // open upstream stream; -1 once closed or cancelled
   int32_t h2c_consume_id_ = -1;  // kept to return window after the stream closed
-  H2RequestFields h2c_fields_;
-  PayloadReader h2c_reader_;  // the client's body, unframed
-  std::string h2c_out_;       // framed response bytes waiting for the client
-  std::string h2c_wire_;      // the bytes being written
   size_t h2c_out_payload_ = 0;
-  std::vector<H2Field> h2c_trailers_;
   bool h2c_writing_ = false;
   bool h2c_client_read_pending_ = false;
   bool h2c_chunked_ = false;

@@ -27,7 +27,9 @@ void UpstreamConnection::ensure_read() {
   }
   // (Measured: waiting with async_wait(wait_read) instead would save the speculative read that
   // returns EAGAIN when a pooled connection re-arms, but Asio then pays an epoll_ctl per wait:
-  // no gain.)
+  // no gain. Treating a short read as "drained", as nginx does, needs EPOLLRDHUP to know whether
+  // a FIN or reset arrived with the last bytes; Asio's reactor does not expose it, and without it
+  // a close coalesced with a response would go unnoticed.)
   socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
                          [self = shared_from_this()](const boost::system::error_code& ec,
                                                      size_t n) { self->on_read(ec, n); });

@@ -80,6 +80,8 @@ class TimedConnection {
 void log_upstream_error(std::string_view endpoint, std::string_view service,
                         std::string_view reason, std::string_view action);
 
+struct ClientExchange;
+
 class Worker {
  public:
   // tls_context: the context HTTPS connections start from (its ClientHello callback switches
@@ -127,6 +129,12 @@ class Worker {
   void make_request_id(char out[32]);
   std::string_view http_date();  // cached per second
 
+  // Exchange state for HTTP/1.1 client connections (client_exchange.hpp): a spare one, most
+  // recently given back first, else a new one. give_back keeps a bounded number of spares; the
+  // rest is freed (idle connections hold none).
+  std::unique_ptr<ClientExchange> take_exchange();
+  void give_back_exchange(std::unique_ptr<ClientExchange> exchange);
+
   void register_connection(TimedConnection* c);
   void unregister_connection(TimedConnection* c);
 
@@ -142,7 +150,10 @@ class Worker {
 
   unsigned index_;
   ProxyOptions options_;
-  asio::io_context io_{1};
+  // One thread runs it and only that thread touches its sockets: the reactor's per-descriptor
+  // locks are switched off (a lock and an unlock per operation started and per event). Posting
+  // from other threads (snapshots, drain) stays safe: the scheduler keeps its lock.
+  asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor_;
   tcp::acceptor tls_acceptor_;
   uint16_t port_ = 0;  // the listeners' ports, known once bound (no getsockname per accept)
@@ -157,7 +168,9 @@ class Worker {
   OutlierDetector outliers_;
   AccessLog access_log_;
   WorkerMetrics metrics_;
-  std::mt19937_64 rng_;
+  uint64_t request_id_state_;  // splitmix64 counter, random start
+  std::vector<std::unique_ptr<ClientExchange>> spare_exchanges_;
+  size_t spare_low_water_ = 0;  // fewest spares since the last tick: those were not needed
   TimedConnection* connections_ = nullptr;
   size_t connection_count_ = 0;
   bool draining_ = false;

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Memory per idle keep-alive client connection: strait, nginx and HAProxy in one run (issue 5).
+
+Each proxy (one worker each, in front of the same nginx origins as bench/http_bench.py) gets N
+keep-alive connections on its plain HTTP port, one request each (answered 200), then the
+connections stay open and idle. The figure is the proxy's resident memory (VmRSS, summed over its
+processes) with the N idle connections minus its resident memory before them, divided by N.
+Kernel socket memory is not in RSS: this is the proxy's own per-connection state.
+
+The requests go out in batches (--batch connections at a time, each batch answered before the
+next starts), as a population of clients arriving over time would; every proxy gets the same
+order. Before the first batch each proxy serves --warmup requests so that one-off allocations
+(pools, caches, first-request paths) are not charged to the connections.
+
+  bench/idle_memory.py [--connections 10000] [--batch 100] [--strait-bin build/strait]
+                       [--targets strait,nginx,haproxy] [--out FILE.md]
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import selectors
+import socket
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_bench as hb  # noqa: E402  (origins, certificates, configs, process handling)
+
+REQUEST = f"GET / HTTP/1.1\r\nHost: {hb.HTTP_HOST}\r\nUser-Agent: idle-bench\r\n\r\n".encode()
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def one_request_each(ip: str, port: int, count: int, batch: int) -> list[socket.socket]:
+    """Opens count connections, batch at a time; each sends one request and reads the whole
+    response (its Content-Length). Returns the open sockets."""
+    kept: list[socket.socket] = []
+    sel = selectors.DefaultSelector()
+    while len(kept) < count:
+        n = min(batch, count - len(kept))
+        pending = {}
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.connect((ip, port))
+            s.sendall(REQUEST)
+            s.setblocking(False)
+            pending[s] = b""
+            sel.register(s, selectors.EVENT_READ)
+        deadline = time.time() + 30
+        while pending:
+            if time.time() > deadline:
+                raise RuntimeError(f"{ip}:{port}: {len(pending)} responses missing")
+            for key, _ in sel.select(timeout=1):
+                s = key.fileobj
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"{ip}:{port}: connection closed before the response")
+                data = pending[s] + chunk
+                head, sep, body = data.partition(b"\r\n\r\n")
+                if sep:
+                    if not head.startswith(b"HTTP/1.1 200"):
+                        raise RuntimeError(f"{ip}:{port}: {head[:60]!r}")
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if len(body) >= length:
+                        sel.unregister(s)
+                        del pending[s]
+                        kept.append(s)
+                        continue
+                pending[s] = data
+    sel.close()
+    return kept
+
+
+def still_open(socks: list[socket.socket]) -> int:
+    """Connections the proxy has not closed (no EOF readable)."""
+    n = 0
+    for s in socks:
+        try:
+            if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                continue
+        except BlockingIOError:
+            pass
+        except OSError:
+            continue
+        n += 1
+    return n
+
+
+def measure(name: str, server: hb.Server, ip: str, port: int, count: int, args) -> dict:
+    pids = server.pids()
+    for _ in range(args.warmup):
+        status, _ = hb.http_get(ip, port)
+        if status != 200:
+            raise RuntimeError(f"{name}: warm-up answered {status}")
+    time.sleep(args.settle)
+    before = rss_kib(pids)
+    start = time.time()
+    socks = one_request_each(ip, port, count, args.batch)
+    took = time.time() - start
+    time.sleep(args.settle)
+    after = rss_kib(pids)
+    open_now = still_open(socks)
+    for s in socks:
+        s.close()
+    per_conn = (after - before) * 1024 / count
+    hb.log(f"{name}: RSS {before} -> {after} KiB with {count} idle connections "
+           f"({open_now} still open): {per_conn:.0f} B per connection ({took:.1f} s to open)")
+    time.sleep(args.settle)
+    return {"name": name, "connections": count, "before_kib": before, "after_kib": after, "open": open_now,
+            "bytes_per_connection": per_conn}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--strait-bin", default=os.environ.get(
+        "STRAIT_BIN", os.path.join(hb.ROOT, "build", "strait")))
+    p.add_argument("--connections", type=int, default=10000)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--settle", type=float, default=1.0, help="seconds before each RSS sample")
+    p.add_argument("--targets", default="strait,nginx,haproxy")
+    p.add_argument("--port-base", type=int, default=28100)
+    p.add_argument("--origin-port", type=int, default=18180)
+    p.add_argument("--out", default="", help="append a Markdown table to this file")
+    args = p.parse_args()
+
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Each proxy needs one descriptor per idle connection (HAProxy reserves two per maxconn),
+    # and so does this client: raise the limit when we may (root), else stay within it.
+    need = 2 * (args.connections + 1000) + 1024
+    if hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            hard = need
+        except (ValueError, OSError):
+            pass
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    # Reuse http_bench's setup (origins, strait, nginx, HAProxy), with room for the connections.
+    ns = argparse.Namespace(origin_port=args.origin_port, port_base=args.port_base,
+                            client_cpus="", proxy_cpus="", strait_bin=args.strait_bin)
+    conns = args.connections + 1000
+    orig_nginx, orig_haproxy = hb.nginx_common, hb.haproxy_config
+    hb.nginx_common = lambda tmp, name: orig_nginx(tmp, name).replace(
+        "worker_connections 8192", f"worker_connections {conns}")
+    # HAProxy sizes its descriptor limit as two per connection; the idle connections need one.
+    # Without the right to raise the hard limit that caps HAProxy below N: it then gets as many
+    # connections as fit (the figure is per connection), and the table says how many.
+    haproxy_maxconn = min(conns, (hard - 64) // 2)
+    hb.haproxy_config = lambda *a: orig_haproxy(*a).replace("maxconn 8000",
+                                                             f"maxconn {haproxy_maxconn}")
+    counts = {"haproxy": min(args.connections, haproxy_maxconn - 50)}
+    bench = hb.Bench(ns)
+    results = []
+    try:
+        bench.setup()
+        for name in args.targets.split(","):
+            t = bench.targets[name]
+            results.append(measure(name, t["server"], t["ip"], t["port"],
+                                   counts.get(name, args.connections), args))
+    finally:
+        bench.stop_all()
+
+    lines = [
+        f"### Idle keep-alive connections ({datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()})",
+        "",
+        f"`bench/idle_memory.py --connections {args.connections} --batch {args.batch}`: "
+        "one request per connection, then idle; RSS delta / connections.",
+        "",
+        "| proxy | idle connections | RSS before (KiB) | RSS with them (KiB) | still open | "
+        "bytes per idle connection |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(f"| {hb.LABELS[r['name']]} | {r['connections']:,} | {r['before_kib']:,} | {r['after_kib']:,} | "
+                     f"{r['open']:,} | {r['bytes_per_connection']:,.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
