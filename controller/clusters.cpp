@@ -6,6 +6,8 @@
 #include <cstring>
 #include <tuple>
 
+#include "strait/ip_text.hpp"
+
 namespace strait::controller {
 namespace {
 
@@ -13,18 +15,6 @@ bool parse_ip(const std::string& text, bool v6, IpAddress& out) {
   out = IpAddress{};
   out.v6 = v6;
   return inet_pton(v6 ? AF_INET6 : AF_INET, text.c_str(), out.bytes.data()) == 1;
-}
-
-// Decimal digits of `n` written at `out`; returns the end.
-char* append_decimal(char* out, unsigned n) {
-  char digits[10];
-  int count = 0;
-  do {
-    digits[count++] = static_cast<char>('0' + n % 10);
-    n /= 10;
-  } while (n != 0);
-  while (count > 0) *out++ = digits[--count];
-  return out;
 }
 
 // "10.0.0.1:8080" or "[fd00::1]:8080". IPv4 is formatted by hand: a translation formats every
@@ -38,10 +28,7 @@ std::string endpoint_text(const IpAddress& ip, uint16_t port) {
     end += std::strlen(end);
     *end++ = ']';
   } else {
-    for (int i = 0; i < 4; ++i) {
-      if (i > 0) *end++ = '.';
-      end = append_decimal(end, ip.bytes[static_cast<size_t>(i)]);
-    }
+    end = append_ipv4(end, ip.bytes.data());
   }
   *end++ = ':';
   end = append_decimal(end, port);

@@ -12,6 +12,7 @@
 #include "proxy/endpoint_address.hpp"
 #include "proxy/exchange_routing.hpp"
 #include "proxy/h2_connection.hpp"
+#include "proxy/h2_memory.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
 #include "strait/clock.hpp"
@@ -42,6 +43,9 @@ ClientConnection<Stream>::ClientConnection(Worker& worker, Stream stream, std::s
 
 template <typename Stream>
 ClientConnection<Stream>::~ClientConnection() {
+  // A connection that closes mid-exchange (Connection: close, errors) gives its exchange state
+  // back too: a new connection per request then allocates none.
+  if (ex_) worker_.give_back_exchange(std::move(ex_));
   // A connection handed to an HTTP/2 session is counted (and its TLS state closed) there.
   if (!handed_off_) {
     if constexpr (kTls) {
@@ -80,7 +84,19 @@ void ClientConnection<Stream>::start() {
 template <typename Stream>
 template <typename Handler>
 void ClientConnection<Stream>::read_some(char* data, size_t size, Handler&& handler) {
-  stream_.async_read_some(asio::buffer(data, size), std::forward<Handler>(handler));
+  stream_.async_read_some(asio::buffer(data, size), recycled(std::forward<Handler>(handler)));
+}
+
+template <typename Stream>
+template <typename Buffers, typename Handler>
+void ClientConnection<Stream>::write_upstream(const Buffers& buffers, Handler&& handler) {
+  upstream_->async_write(buffers, recycled(std::forward<Handler>(handler)));
+}
+
+template <typename Stream>
+template <typename Buffers, typename Handler>
+void ClientConnection<Stream>::write_client(const Buffers& buffers, Handler&& handler) {
+  asio::async_write(stream_, buffers, recycled(std::forward<Handler>(handler)));
 }
 
 template <typename Stream>
@@ -397,8 +413,8 @@ void ClientConnection<Stream>::send_request_head() {
     ex_->request_body.prepare(nullptr, 0);
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  upstream_->async_write(ex_->write_buffers, [self = this->shared_from_this(),
-                                              attempt = attempt_id_](const error_code& ec, size_t) {
+  write_upstream(ex_->write_buffers, [self = this->shared_from_this(), attempt = attempt_id_](
+                                         const error_code& ec, size_t) {
     if (self->attempt_id_ == attempt) self->on_request_head_written(ec);
   });
 }
@@ -421,11 +437,11 @@ void ClientConnection<Stream>::continue_request_body() {
   if (ex_->request.expect_continue && !sent_continue_) {
     sent_continue_ = true;
     set_deadline(o.proxy_send_timeout);
-    return asio::async_write(stream_, asio::buffer(kContinue),
-                             [self = this->shared_from_this()](const error_code& ec, size_t) {
-                               if (ec) return self->close();
-                               self->continue_request_body();
-                             });
+    return write_client(asio::buffer(kContinue),
+                        [self = this->shared_from_this()](const error_code& ec, size_t) {
+                          if (ec) return self->close();
+                          self->continue_request_body();
+                        });
   }
   if (buffered() > 0) return send_request_body_chunk();
   phase_ = Phase::ReadBody;
@@ -469,7 +485,7 @@ void ClientConnection<Stream>::send_request_body_chunk() {
     return continue_request_body();
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  upstream_->async_write(
+  write_upstream(
       ex_->request_body.buffers(),
       [self = this->shared_from_this(), attempt = attempt_id_](const error_code& ec, size_t) {
         if (self->phase_ == Phase::Closed || self->attempt_id_ != attempt) return;
@@ -584,10 +600,9 @@ void ClientConnection<Stream>::on_response_head() {
     return upstream_failed_mid_response(ex_->response_body.error());
   for (const auto& b : ex_->response_body.buffers()) ex_->write_buffers.push_back(b);
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, ex_->write_buffers,
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      self->on_response_written(ec);
-                    });
+  write_client(ex_->write_buffers, [self = this->shared_from_this()](const error_code& ec, size_t) {
+    self->on_response_written(ec);
+  });
 }
 
 template <typename Stream>
@@ -612,10 +627,10 @@ void ClientConnection<Stream>::forward_response_body() {
     }
   }
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, ex_->response_body.buffers(),
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      self->on_response_written(ec);
-                    });
+  write_client(ex_->response_body.buffers(),
+               [self = this->shared_from_this()](const error_code& ec, size_t) {
+                 self->on_response_written(ec);
+               });
 }
 
 template <typename Stream>
@@ -632,10 +647,10 @@ void ClientConnection<Stream>::on_response_written(const error_code& ec) {
     if (ex_->response.framing == BodyFraming::UntilClose) {
       ex_->response_body.finish_at_eof();
       if (!ex_->response_body.buffers().empty()) {
-        return asio::async_write(stream_, ex_->response_body.buffers(),
-                                 [self = this->shared_from_this()](const error_code& e, size_t) {
-                                   self->on_response_written(e);
-                                 });
+        return write_client(ex_->response_body.buffers(),
+                            [self = this->shared_from_this()](const error_code& e, size_t) {
+                              self->on_response_written(e);
+                            });
       }
       return finish_exchange();
     }
@@ -664,10 +679,9 @@ void ClientConnection<Stream>::start_tunnel() {
   if (upstream_->available() > 0)
     ex_->write_buffers.emplace_back(upstream_->data(), upstream_->available());
   tunnel_writing_to_client_ = true;
-  asio::async_write(stream_, ex_->write_buffers,
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      self->on_tunnel_client_written(ec);
-                    });
+  write_client(ex_->write_buffers, [self = this->shared_from_this()](const error_code& ec, size_t) {
+    self->on_tunnel_client_written(ec);
+  });
   tunnel_client_to_upstream();
 }
 
@@ -676,12 +690,12 @@ void ClientConnection<Stream>::tunnel_client_to_upstream() {
   // Bytes the client pipelined behind its handshake go first.
   if (buffered() > 0) {
     set_deadline(worker_.options().websocket_idle_timeout);
-    return upstream_->async_write(asio::buffer(buffered_data(), buffered()),
-                                  [self = this->shared_from_this()](const error_code& ec, size_t) {
-                                    if (ec || self->phase_ != Phase::Tunnel) return self->close();
-                                    self->begin_ = self->end_ = 0;
-                                    self->tunnel_client_to_upstream();
-                                  });
+    return write_upstream(asio::buffer(buffered_data(), buffered()),
+                          [self = this->shared_from_this()](const error_code& ec, size_t) {
+                            if (ec || self->phase_ != Phase::Tunnel) return self->close();
+                            self->begin_ = self->end_ = 0;
+                            self->tunnel_client_to_upstream();
+                          });
   }
   begin_ = end_ = 0;
   read_some(ex_->buffer.get(), ex_->capacity,
@@ -711,10 +725,10 @@ void ClientConnection<Stream>::tunnel_upstream_to_client() {
   }
   set_deadline(worker_.options().websocket_idle_timeout);
   tunnel_writing_to_client_ = true;
-  asio::async_write(stream_, asio::buffer(upstream_->data(), upstream_->available()),
-                    [self = this->shared_from_this()](const error_code& ec, size_t) {
-                      self->on_tunnel_client_written(ec);
-                    });
+  write_client(asio::buffer(upstream_->data(), upstream_->available()),
+               [self = this->shared_from_this()](const error_code& ec, size_t) {
+                 self->on_tunnel_client_written(ec);
+               });
 }
 
 template <typename Stream>
@@ -836,20 +850,20 @@ void ClientConnection<Stream>::respond_local(int status, bool close_after) {
 template <typename Stream>
 void ClientConnection<Stream>::write_response_and_continue(int status) {
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, asio::buffer(ex_->response_head_out),
-                    [self = this->shared_from_this(), status](const error_code& ec, size_t n) {
-                      if (ec) return self->close();
-                      self->append_access_log(status, n);
-                      self->snapshot_.reset();
-                      if (!self->keep_alive_) return self->linger();
-                      // Keep-alive: a bodiless request answered before it was forwarded
-                      // still has its head in the buffer.
-                      if (!self->head_consumed_) {
-                        self->consume(self->ex_->request.head_size);
-                        self->head_consumed_ = true;
-                      }
-                      self->read_head();
-                    });
+  write_client(asio::buffer(ex_->response_head_out),
+               [self = this->shared_from_this(), status](const error_code& ec, size_t n) {
+                 if (ec) return self->close();
+                 self->append_access_log(status, n);
+                 self->snapshot_.reset();
+                 if (!self->keep_alive_) return self->linger();
+                 // Keep-alive: a bodiless request answered before it was forwarded
+                 // still has its head in the buffer.
+                 if (!self->head_consumed_) {
+                   self->consume(self->ex_->request.head_size);
+                   self->head_consumed_ = true;
+                 }
+                 self->read_head();
+               });
 }
 
 template <typename Stream>
@@ -1048,12 +1062,12 @@ void ClientConnection<Stream>::read_client_body_for_h2c() {
   h2c_client_read_pending_ = true;
   if (ex_->request.expect_continue && !sent_continue_) {
     sent_continue_ = true;
-    return asio::async_write(stream_, asio::buffer(kContinue),
-                             [self = this->shared_from_this()](const error_code& ec, size_t) {
-                               self->h2c_client_read_pending_ = false;
-                               if (ec || self->phase_ == Phase::Closed) return self->close();
-                               self->read_client_body_for_h2c();
-                             });
+    return write_client(asio::buffer(kContinue),
+                        [self = this->shared_from_this()](const error_code& ec, size_t) {
+                          self->h2c_client_read_pending_ = false;
+                          if (ec || self->phase_ == Phase::Closed) return self->close();
+                          self->read_client_body_for_h2c();
+                        });
   }
   set_deadline(worker_.options().client_body_timeout);
   make_room();
@@ -1212,19 +1226,19 @@ void ClientConnection<Stream>::write_h2c_response() {
   h2c_out_payload_ = 0;
   h2c_writing_ = true;
   set_deadline(worker_.options().proxy_send_timeout);
-  asio::async_write(stream_, asio::buffer(ex_->h2c_wire),
-                    [self = this->shared_from_this(), payload](const error_code& ec, size_t n) {
-                      self->h2c_writing_ = false;
-                      if (self->phase_ == Phase::Closed) return;
-                      if (ec) return self->close();
-                      self->response_bytes_ += n;
-                      // Written: the pod may send that much more.
-                      if (payload > 0 && self->h2c_session_ && self->h2c_consume_id_ >= 0) {
-                        self->h2c_session_->consume(self->h2c_consume_id_, payload);
-                        self->h2c_session_->flush();
-                      }
-                      self->write_h2c_response();
-                    });
+  write_client(asio::buffer(ex_->h2c_wire),
+               [self = this->shared_from_this(), payload](const error_code& ec, size_t n) {
+                 self->h2c_writing_ = false;
+                 if (self->phase_ == Phase::Closed) return;
+                 if (ec) return self->close();
+                 self->response_bytes_ += n;
+                 // Written: the pod may send that much more.
+                 if (payload > 0 && self->h2c_session_ && self->h2c_consume_id_ >= 0) {
+                   self->h2c_session_->consume(self->h2c_consume_id_, payload);
+                   self->h2c_session_->flush();
+                 }
+                 self->write_h2c_response();
+               });
 }
 
 template <typename Stream>

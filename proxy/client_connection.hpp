@@ -125,9 +125,14 @@ class ClientConnection final : public TimedConnection,
   bool make_room();  // ensures free space after end_; false when the buffer is at its limit
   void append_access_log(int status, uint64_t bytes_sent);
 
-  // Every read from the client.
+  // Every read from and write to the client; their Asio operations come from the worker's block
+  // cache (h2_memory.hpp), not the heap.
   template <typename Handler>
   void read_some(char* data, size_t size, Handler&& handler);
+  template <typename Buffers, typename Handler>
+  void write_client(const Buffers& buffers, Handler&& handler);
+  template <typename Buffers, typename Handler>
+  void write_upstream(const Buffers& buffers, Handler&& handler);
 
   tcp::socket& lowest() {
     if constexpr (kTls) {

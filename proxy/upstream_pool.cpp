@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/h2_memory.hpp"
+
 namespace strait::proxy {
 
 UpstreamConnection::UpstreamConnection(boost::asio::io_context& io, UpstreamPool& pool,
@@ -31,8 +33,8 @@ void UpstreamConnection::ensure_read() {
   // a FIN or reset arrived with the last bytes; Asio's reactor does not expose it, and without it
   // a close coalesced with a response would go unnoticed.)
   socket.async_read_some(boost::asio::buffer(buffer.get() + end, kBufferSize - end),
-                         [self = shared_from_this()](const boost::system::error_code& ec,
-                                                     size_t n) { self->on_read(ec, n); });
+                         recycled([self = shared_from_this()](const boost::system::error_code& ec,
+                                                              size_t n) { self->on_read(ec, n); }));
 }
 
 void UpstreamConnection::on_read(const boost::system::error_code& ec, size_t n) {

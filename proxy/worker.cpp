@@ -15,6 +15,8 @@
 #include <ctime>
 
 #include "proxy/client_connection.hpp"
+#include "proxy/h2_memory.hpp"
+#include "strait/ip_text.hpp"
 #include "strait/log.hpp"
 
 namespace strait::proxy {
@@ -163,14 +165,15 @@ bool Worker::accept_queued(bool tls) {
       continue;
     }
     SocketState::mark_accepted(socket);
-    std::string client_ip = peer.address().to_string();
+    std::string client_ip = client_address_text(peer);
     if (!tls) {
       if (connection_count_ >= options_.max_worker_connections) {
         refuse(std::move(socket));
         continue;
       }
-      std::make_shared<ClientConnection<tcp::socket>>(*this, std::move(socket),
-                                                      std::move(client_ip), port)
+      // From the worker's block cache: a new connection per request costs no heap allocation.
+      std::allocate_shared<ClientConnection<tcp::socket>>(
+          RecyclingAllocator<void>(), *this, std::move(socket), std::move(client_ip), port)
           ->start();
       continue;
     }
@@ -185,6 +188,13 @@ bool Worker::accept_queued(bool tls) {
         ->start();
   }
   return true;
+}
+
+std::string Worker::client_address_text(const tcp::endpoint& peer) {
+  if (!peer.address().is_v4()) return peer.address().to_string();
+  char text[16];
+  const auto bytes = peer.address().to_v4().to_bytes();
+  return std::string(text, append_ipv4(text, bytes.data()));
 }
 
 void Worker::refuse(tcp::socket socket) {

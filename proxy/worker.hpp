@@ -145,11 +145,15 @@ class Worker {
   // for want of descriptors or memory (retried on the next tick).
   bool accept_queued(bool tls);
   void refuse(tcp::socket socket);
+  static std::string client_address_text(const tcp::endpoint& peer);
   void tick();
   void update_clock();
 
   unsigned index_;
   ProxyOptions options_;
+  // Declared before io_: connections destroyed with io_'s pending handlers give theirs back.
+  std::vector<std::unique_ptr<ClientExchange>> spare_exchanges_;
+  size_t spare_low_water_ = 0;  // fewest spares since the last tick: those were not needed
   // One thread runs it and only that thread touches its sockets: the reactor's per-descriptor
   // locks are switched off (a lock and an unlock per operation started and per event). Posting
   // from other threads (snapshots, drain) stays safe: the scheduler keeps its lock.
@@ -169,8 +173,6 @@ class Worker {
   AccessLog access_log_;
   WorkerMetrics metrics_;
   uint64_t request_id_state_;  // splitmix64 counter, random start
-  std::vector<std::unique_ptr<ClientExchange>> spare_exchanges_;
-  size_t spare_low_water_ = 0;  // fewest spares since the last tick: those were not needed
   TimedConnection* connections_ = nullptr;
   size_t connection_count_ = 0;
   bool draining_ = false;
