@@ -32,22 +32,51 @@ inline uint64_t mix(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
 
+// The first n (< 8) bytes at p as a little-endian number, without reading past p + n and without
+// a byte loop (whose stores a following 8-byte load would wait for).
+inline uint64_t load_short(const char* p, size_t n) {
+  if (n >= 4) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return lo | (static_cast<uint64_t>(hi) << (8 * (n - 4)));
+  }
+  if (n == 0) return 0;
+  const auto b = [p](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(p[i])); };
+  return b(0) | (b(n / 2) << (8 * (n / 2))) | (b(n - 1) << (8 * (n - 1)));
+}
+
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
 inline uint64_t hash_bytes(std::string_view s, uint64_t seed) {
   constexpr uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
   const char* p = s.data();
   size_t n = s.size();
   uint64_t h = seed ^ k0;
   while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = mix(h ^ w, k1);
+    h = mix(h ^ load8(p), k1);
     p += 8;
     n -= 8;
   }
-  uint64_t tail = 0;
-  if (n > 0) std::memcpy(&tail, p, n);
+  // The last n bytes: from the string's last 8 when it has them (one load), else piecewise.
+  const uint64_t tail = n == 0          ? 0
+                        : s.size() >= 8 ? load8(p + n - 8) >> (8 * (8 - n))
+                                        : load_short(p, n);
   h = mix(h ^ tail ^ (static_cast<uint64_t>(s.size()) << 56), k1);
   return mix(h, k0);
+}
+
+// a[0, n) == b[0, n), inline: keys are short, and a call to memcmp costs more than comparing.
+inline bool equal_bytes(const char* a, const char* b, size_t n) {
+  if (n < 8) return load_short(a, n) == load_short(b, n);
+  for (size_t i = 0; i + 8 < n; i += 8) {
+    if (load8(a + i) != load8(b + i)) return false;
+  }
+  return load8(a + n - 8) == load8(b + n - 8);
 }
 
 // Seeds keeping the key spaces apart (an exact host "foo.com" and the wildcard "*.foo.com" share

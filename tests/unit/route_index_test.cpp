@@ -258,6 +258,37 @@ TEST(RouteIndex, MovedTableKeepsItsIndex) {
   expect_agreement(moved, {"foo.com", "bar.com", ""}, {"/", "/a", "/a/", "/c", "/c/d"});
 }
 
+// Hosts are lower-cased eight bytes at a time: every byte value, in the first and second word,
+// routes exactly as an ASCII-only tolower says (bytes >= 0x80 and the neighbours of 'A'..'Z'
+// untouched).
+TEST(RouteIndex, HostCaseFoldingByteByByte) {
+  Store store;
+  store.upsert(make_service("default", "svc"));
+  for (char c = 'a'; c <= 'z'; ++c) {
+    for (const std::string& host :
+         {std::string("host") + c + "name.example", std::string("hostname.exa") + c + "mple"}) {
+      store.upsert(make_ingress("default", host, host, {{"/"}}));
+    }
+  }
+  Translation t = translate(store, {});
+  for (int byte = 1; byte < 256; ++byte) {
+    const char c = static_cast<char>(byte);
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    const bool known = lower >= 'a' && lower <= 'z';
+    for (const auto& [request, expected] :
+         {std::pair{std::string("HOST") + c + "NAME.example",
+                    std::string("host") + lower + "name.example"},
+          std::pair{std::string("HostName.EXA") + c + "mple",
+                    std::string("hostname.exa") + lower + "mple"}}) {
+      const RouteMatch m = route_request(*t.snapshot, request, "/");
+      EXPECT_EQ(m.route != nullptr, known) << byte;
+      if (known && m.route != nullptr) {
+        EXPECT_EQ(m.vhost->host, expected) << byte;
+      }
+    }
+  }
+}
+
 TEST(RouteIndex, EmptyTableRoutesToTheDefault) {
   Store store;
   Translation t = translate(store, {});
