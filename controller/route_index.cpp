@@ -58,7 +58,8 @@ bool collect_paths(const VirtualHost& vh, std::vector<PathKey>& out) {
       if (position >= vh.routes.size()) return false;
       const Route& route = vh.routes[position];
       if (std::string_view(route.path).substr(0, key.size()) != key ||
-          (exact && route.path.size() != key.size()) || route.path.size() > UINT32_MAX) {
+          (exact && route.path.size() != key.size()) || key.size() > route_index::kMaxPathKey ||
+          route.path.size() > UINT32_MAX) {
         return false;
       }
       out.push_back({key, &route, position, exact});
@@ -81,29 +82,34 @@ void fill_block(std::byte* block, const Pending& p, const std::vector<PathKey>& 
   header->vhost = p.catch_all ? nullptr : p.vh;
   header->routes = p.vh->routes.data();
   header->fallback = p.vh->fallback;
-  header->host_size = static_cast<uint32_t>(p.key.size());
+  header->host_size = static_cast<uint16_t>(p.key.size());
   header->path_count = static_cast<uint32_t>(paths.size());
   header->table_mask = p.table_slots == 0 ? 0 : static_cast<uint32_t>(p.table_slots - 1);
   if (!p.key.empty()) std::memcpy(block + sizeof(BlockHeader), p.key.data(), p.key.size());
 
   // The arena comes from aligned_alloc, which creates these implicit-lifetime objects (zeroed).
-  auto* sizes = reinterpret_cast<uint32_t*>(block + layout.sizes);
+  auto* sizes = reinterpret_cast<uint16_t*>(block + layout.sizes);
   auto* entries = reinterpret_cast<PathEntry*>(block + layout.entries);
   auto* table = p.table_slots == 0 ? nullptr : reinterpret_cast<uint32_t*>(block + layout.table);
+  auto* offsets =
+      p.table_slots == 0 ? nullptr : reinterpret_cast<uint32_t*>(block + layout.offsets);
   size_t key_offset = layout.keys;
   for (size_t i = 0; i < paths.size(); ++i) {
     const PathKey& k = paths[i];
     header->exact_count += k.exact;
     (k.exact ? header->exact_lengths : header->prefix_lengths) |=
         route_index::length_bit(k.key.size());
-    sizes[i] = static_cast<uint32_t>(k.key.size());
-    entries[i].key_offset = static_cast<uint32_t>(key_offset);
+    sizes[i] = static_cast<uint16_t>(k.key.size());
+    if (!k.exact && header->prefix_keys == 0) {
+      header->prefix_keys = static_cast<uint32_t>(key_offset);  // Prefix keys follow the Exact
+    }
     entries[i].written_size = static_cast<uint32_t>(k.route->path.size());
     entries[i].route = k.position;
     entries[i].cluster = k.route->cluster;
     if (!k.key.empty()) std::memcpy(block + key_offset, k.key.data(), k.key.size());
     key_offset += k.key.size();
     if (table != nullptr) {
+      offsets[i] = static_cast<uint32_t>(key_offset - k.key.size());
       const uint64_t hash = route_index::hash_bytes(
           k.key, k.exact ? route_index::kExactPathSeed : route_index::kPrefixPathSeed);
       size_t slot = hash & header->table_mask;

@@ -147,23 +147,24 @@ const BlockHeader& pick_host_block(const RouteIndex& index, std::string_view raw
 }
 
 // The entry of the host's Exact path or Prefix key equal to `key`, or null: a scan of the key
-// sizes for a small host, the host's own hash table for a big one.
+// sizes for a small host (its keys are back to back, so the scan adds up where each starts),
+// the host's own hash table for a big one.
 const PathEntry* find_path(const BlockHeader& host, bool exact, std::string_view key) {
   const auto* block = reinterpret_cast<const std::byte*>(&host);
   const BlockLayout layout(host.host_size, host.path_count,
                            host.table_mask + (host.table_mask != 0));
-  const auto* sizes = reinterpret_cast<const uint32_t*>(block + layout.sizes);
+  const auto* sizes = reinterpret_cast<const uint16_t*>(block + layout.sizes);
   const auto* entries = reinterpret_cast<const PathEntry*>(block + layout.entries);
   if (host.table_mask == 0) {
     const uint32_t end = exact ? host.exact_count : host.path_count;
-    for (uint32_t i = exact ? 0 : host.exact_count; i < end; ++i) {
-      if (sizes[i] == key.size() && same_bytes(block + entries[i].key_offset, key)) {
-        return &entries[i];
-      }
+    size_t offset = exact ? layout.keys : host.prefix_keys;
+    for (uint32_t i = exact ? 0 : host.exact_count; i < end; offset += sizes[i++]) {
+      if (sizes[i] == key.size() && same_bytes(block + offset, key)) return &entries[i];
     }
     return nullptr;
   }
   const auto* table = reinterpret_cast<const uint32_t*>(block + layout.table);
+  const auto* offsets = reinterpret_cast<const uint32_t*>(block + layout.offsets);
   const uint64_t hash = route_index::hash_bytes(
       key, exact ? route_index::kExactPathSeed : route_index::kPrefixPathSeed);
   for (size_t i = hash & host.table_mask;; i = (i + 1) & host.table_mask) {
@@ -171,7 +172,7 @@ const PathEntry* find_path(const BlockHeader& host, bool exact, std::string_view
     if (slot == 0) return nullptr;
     const uint32_t e = slot - 1;
     if ((e < host.exact_count) == exact && sizes[e] == key.size() &&
-        same_bytes(block + entries[e].key_offset, key)) {
+        same_bytes(block + offsets[e], key)) {
       return &entries[e];
     }
   }

@@ -117,38 +117,44 @@ inline uint32_t host_tag(uint64_t hash) {
 inline constexpr uint32_t kScanMaxPaths = 16;
 
 // The start of every host block (line-aligned). After it, in this order: the host key
-// (host_size bytes), uint32_t key sizes[path_count], PathEntry entries[path_count], for a big
-// host uint32_t table[table_mask + 1] (entry number + 1, 0: empty), then the path key bytes.
-// Entries [0, exact_count) are the Exact paths, the rest the Prefix keys.
+// (host_size bytes), uint16_t key sizes[path_count], PathEntry entries[path_count], for a big
+// host uint32_t table[table_mask + 1] (entry number + 1, 0: empty) and uint32_t key offsets
+// [path_count], then the path key bytes back to back in entry order (a scan adds up the sizes
+// instead of reading offsets: a corpus host's block is 5 lines instead of 6). Entries
+// [0, exact_count) are the Exact paths, the rest the Prefix keys.
 struct BlockHeader {
   const VirtualHost* vhost = nullptr;  // null: the table's own catch_all (it moves with the table)
   const Route* routes = nullptr;       // vhost->routes.data(); PathEntry::route indexes it
   uint64_t exact_lengths = 0;          // length_bit() of every Exact path
   uint64_t prefix_lengths = 0;         // length_bit() of every Prefix key
   int32_t fallback = 0;                // vhost->fallback, so a miss needs no further line
-  uint32_t host_size = 0;
   uint32_t path_count = 0;
   uint32_t exact_count = 0;
-  uint32_t table_mask = 0;  // 0: scan; else the path table's capacity - 1
+  uint32_t table_mask = 0;   // 0: scan; else the path table's capacity - 1
+  uint32_t prefix_keys = 0;  // where the first Prefix key starts, from the block start
+  uint16_t host_size = 0;
 };
 static_assert(sizeof(BlockHeader) == 56);
 
+// Path keys are at most this long (a longer one leaves the table on its maps, same answers).
+inline constexpr size_t kMaxPathKey = UINT16_MAX;
+
 struct PathEntry {
-  uint32_t key_offset = 0;    // from the block start
   uint32_t written_size = 0;  // the route's path as written ("/foo/" is longer than its key)
   uint32_t route = 0;         // index into BlockHeader::routes
   int32_t cluster = 0;        // that route's cluster, so a match needs no further line
 };
-static_assert(sizeof(PathEntry) == 16);
+static_assert(sizeof(PathEntry) == 12);
 
 // Where the parts of a block start, from the block start.
 struct BlockLayout {
-  size_t sizes, entries, table, keys;
+  size_t sizes, entries, table, offsets, keys;
   BlockLayout(size_t host_size, size_t path_count, size_t table_slots) {
-    sizes = (sizeof(BlockHeader) + host_size + 3) & ~size_t{3};
-    entries = sizes + path_count * sizeof(uint32_t);
+    sizes = (sizeof(BlockHeader) + host_size + 1) & ~size_t{1};
+    entries = (sizes + path_count * sizeof(uint16_t) + 3) & ~size_t{3};
     table = entries + path_count * sizeof(PathEntry);
-    keys = table + table_slots * sizeof(uint32_t);
+    offsets = table + table_slots * sizeof(uint32_t);
+    keys = offsets + (table_slots == 0 ? 0 : path_count * sizeof(uint32_t));
   }
 };
 

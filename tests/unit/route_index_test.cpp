@@ -289,6 +289,22 @@ TEST(RouteIndex, HostCaseFoldingByteByByte) {
   }
 }
 
+// A path key longer than a block records (64 KB) leaves the table on its maps: same answers.
+TEST(RouteIndex, OverlongPathKeyFallsBackToTheMaps) {
+  Store store;
+  store.upsert(make_service("default", "svc"));
+  const std::string huge = "/" + std::string(route_index::kMaxPathKey + 1, 'p');
+  store.upsert(make_ingress("default", "a", "foo.com", {{"/a"}, {huge, "Exact"}}));
+  Translation t = translate(store, {});
+  EXPECT_FALSE(t.snapshot->routes->index.built);
+  RouteMatch m = route_request(*t.snapshot, "foo.com", huge);
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->path, huge);
+  m = route_request(*t.snapshot, "foo.com", "/a/b");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.route->path, "/a");
+}
+
 TEST(RouteIndex, EmptyTableRoutesToTheDefault) {
   Store store;
   Translation t = translate(store, {});
