@@ -132,14 +132,19 @@ const BlockHeader& pick_host_block(const RouteIndex& index, std::string_view raw
   std::string_view host;
   if (!normalise_host(raw_host, buf, host) || host.empty()) return catch_all;
   const uint64_t exact_hash = route_index::hash_bytes(host, route_index::kExactHostSeed);
+  // The wildcard slot is requested together with the exact one (it does not depend on the
+  // exact probe): a wildcard request then waits for one slot, not two in a row.
+  const std::string_view key = wildcard_key(host);
+  const uint64_t wildcard_hash =
+      key.empty() ? 0 : route_index::hash_bytes(key, route_index::kWildcardHostSeed);
+  if (!key.empty()) __builtin_prefetch(&index.wildcard_hosts[wildcard_hash & index.wildcard_mask]);
   if (const BlockHeader* h =
           find_host(index, index.exact_hosts, index.exact_mask, exact_hash, host)) {
     return *h;
   }
-  if (std::string_view key = wildcard_key(host); !key.empty()) {
-    const uint64_t hash = route_index::hash_bytes(key, route_index::kWildcardHostSeed);
+  if (!key.empty()) {
     if (const BlockHeader* h =
-            find_host(index, index.wildcard_hosts, index.wildcard_mask, hash, key)) {
+            find_host(index, index.wildcard_hosts, index.wildcard_mask, wildcard_hash, key)) {
       return *h;
     }
   }
