@@ -307,6 +307,29 @@ TEST(RouteIndex, OverlongPathKeyFallsBackToTheMaps) {
   EXPECT_EQ(m.route->path, "/a");
 }
 
+// Deep paths (30 elements) under rules at several depths, an Exact among them and a Prefix
+// written with a trailing slash: the longest candidate with a rule wins, as in the maps.
+TEST(RouteIndex, DeepPathsAgreeWithTheMaps) {
+  Store store;
+  store.upsert(make_service("default", "a"));
+  store.upsert(make_service("default", "b"));
+  std::string deep;
+  std::vector<PathSpec> rules = {{"/", "Prefix", "a"}};
+  std::vector<std::string> paths = {"/", ""};
+  for (int depth = 1; depth <= 30; ++depth) {
+    deep += "/" + std::to_string(depth);
+    if (depth % 7 == 0) rules.push_back({deep, "Prefix", depth % 2 ? "a" : "b"});
+    if (depth == 13) rules.push_back({deep + "/", "Prefix", "b"});
+    if (depth == 20) rules.push_back({deep, "Exact", "a"});
+    paths.push_back(deep);
+    paths.push_back(deep + "/");
+    paths.push_back(deep + "//x");
+  }
+  store.upsert(make_ingress("default", "deep", "deep.example", rules));
+  Translation t = translate(store, {});
+  EXPECT_GT(expect_agreement(*t.snapshot, {"deep.example", "other.example"}, paths), 80);
+}
+
 TEST(RouteIndex, EmptyTableRoutesToTheDefault) {
   Store store;
   Translation t = translate(store, {});
