@@ -1,6 +1,6 @@
 // The lookup structure route_request() probes, laid out so that a cold lookup at 10,000 hosts
 // and 100,000 paths costs one dependent cache miss: a small host table (8-byte slots: 10,000
-// hosts take 160 KB, which stays in L2) whose slot gives the place and length of the host's
+// hosts take 160 KB, which can stay in L2) whose slot gives the place and length of the host's
 // block; the block holds everything the lookup reads after that (the host's key, its path
 // lengths, its path keys and their answers) in a few adjacent cache lines, all prefetched at
 // once as soon as the slot is read. Small hosts are scanned linearly; big ones carry a small
@@ -120,7 +120,7 @@ inline constexpr uint32_t kScanMaxPaths = 16;
 // (host_size bytes), uint16_t key sizes[path_count], PathEntry entries[path_count], for a big
 // host uint32_t table[table_mask + 1] (entry number + 1, 0: empty) and uint32_t key offsets
 // [path_count], then the path key bytes back to back in entry order (a scan adds up the sizes
-// instead of reading offsets: a corpus host's block is 5 lines instead of 6). Entries
+// instead of reading offsets: a 10-path host's block is 5 lines). Entries
 // [0, exact_count) are the Exact paths, the rest the Prefix keys.
 struct BlockHeader {
   const VirtualHost* vhost = nullptr;  // null: the table's own catch_all (it moves with the table)
