@@ -107,8 +107,8 @@ bool same_bytes(const std::byte* stored, std::string_view key) {
 // paths) fit; a bigger host's block is read where its hash table points.
 constexpr uint32_t kPrefetchLines = 8;
 
-// The block of the host whose key is `key`, or null. The slot is an L2 hit (the tables are
-// small); its block is the lookup's one cache miss, so every line of it is requested at once.
+// The block of the host whose key is `key`, or null. The slot is usually an L2 hit (the tables
+// are small); its block is the lookup's one cache miss, so every line of it is requested at once.
 const BlockHeader* find_host(const RouteIndex& index, const HostSlot* table, uint32_t mask,
                              uint64_t hash, std::string_view key) {
   const uint32_t tag = route_index::host_tag(hash);
