@@ -1,8 +1,8 @@
 // route_request(): the per-request lookup of a Snapshot. Runs on every request, so it never
 // allocates: the host is normalised into a stack buffer and probed as a string_view. Tables the
-// translator built are probed through their RouteIndex (one cache line per host and per path
-// probe, see strait/route_index.hpp); others through the maps (StringMap's transparent hash),
-// with the same results.
+// translator built are probed through their RouteIndex (an L2-resident host table, then one
+// host block, see strait/route_index.hpp); others through the maps (StringMap's transparent
+// hash), with the same results.
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -28,7 +28,18 @@ bool normalise_host(std::string_view host, char (&buf)[kMaxHost], std::string_vi
   }
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.size() > kMaxHost) return false;
-  for (size_t i = 0; i < host.size(); ++i) {
+  // Eight bytes at a time: 0x20 added to each byte in 'A'..'Z' (bytes >= 0x80 left alone).
+  size_t i = 0;
+  for (; i + 8 <= host.size(); i += 8) {
+    const uint64_t w = route_index::load8(host.data() + i);
+    const uint64_t low7 = w & 0x7f7f7f7f7f7f7f7full;
+    const uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3full;  // high bit: byte >= 'A' (0x41)
+    const uint64_t gt_z = low7 + 0x2525252525252525ull;  // high bit: byte > 'Z' (0x5a)
+    const uint64_t upper = ge_a & ~gt_z & ~w & 0x8080808080808080ull;
+    const uint64_t lowered = w | (upper >> 2);
+    std::memcpy(buf + i, &lowered, 8);
+  }
+  for (; i < host.size(); ++i) {
     char c = host[i];
     buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   }
@@ -83,48 +94,97 @@ const Route* match_prefix(const VirtualHost& vh, std::string_view path) {
 
 // ---- lookups through RouteIndex
 
+using route_index::BlockHeader;
+using route_index::BlockLayout;
 using route_index::HostSlot;
-using route_index::PathSlot;
+using route_index::PathEntry;
 
-// `key` equals the slot's key: the inline bytes, then the rest from where the key is written.
-template <typename Slot>
-bool same_key(const Slot& slot, std::string_view key, const char* written) {
-  if (slot.key_size != key.size()) return false;
-  const size_t head = std::min(key.size(), Slot::kInline);
-  if (std::memcmp(slot.key, key.data(), head) != 0) return false;
-  return key.size() == head ||
-         std::memcmp(written + head, key.data() + head, key.size() - head) == 0;
+bool same_bytes(const std::byte* stored, std::string_view key) {
+  return route_index::equal_bytes(reinterpret_cast<const char*>(stored), key.data(), key.size());
 }
 
-const HostSlot* find_host(const std::vector<HostSlot>& table, uint64_t hash, size_t written_skip,
-                          std::string_view key) {
-  const size_t mask = table.size() - 1;
+// The prefetch cap: the blocks of the hosts the corpus and real clusters have (up to about 15
+// paths) fit; a bigger host's block is read where its hash table points.
+constexpr uint32_t kPrefetchLines = 8;
+
+// The block of the host whose key is `key`, or null. The slot is usually an L2 hit (the tables
+// are small); its block is the lookup's one cache miss, so every line of it is requested at once.
+const BlockHeader* find_host(const RouteIndex& index, const HostSlot* table, uint32_t mask,
+                             uint64_t hash, std::string_view key) {
+  const uint32_t tag = route_index::host_tag(hash);
   for (size_t i = hash & mask;; i = (i + 1) & mask) {
-    const HostSlot& slot = table[i];
-    if (slot.hash == 0) return nullptr;
-    if (slot.hash == hash && same_key(slot, key, slot.vhost->host.data() + written_skip)) {
-      return &slot;
+    const HostSlot slot = table[i];
+    if (slot.tag == 0) return nullptr;
+    if (slot.tag != tag) continue;
+    const std::byte* block = index.line(slot.block & route_index::kBlockLineMask);
+    const uint32_t lines = std::min(slot.block >> route_index::kBlockLineBits, kPrefetchLines);
+    for (uint32_t l = 0; l < lines; ++l) __builtin_prefetch(block + l * route_index::kLine);
+    const auto* header = reinterpret_cast<const BlockHeader*>(block);
+    if (header->host_size == key.size() && same_bytes(block + sizeof(BlockHeader), key)) {
+      return header;
     }
   }
 }
 
-const PathSlot* find_path(const RouteIndex& index, const HostSlot& host, bool exact,
-                          std::string_view key) {
-  const uint64_t hash = route_index::path_hash(host.hash, exact, key);
-  const size_t mask = index.paths.size() - 1;
-  for (size_t i = hash & mask;; i = (i + 1) & mask) {
-    const PathSlot& slot = index.paths[i];
-    if (slot.hash == 0) return nullptr;
-    if (slot.hash == hash && slot.host_id == host.id && slot.exact == exact &&
-        same_key(slot, key, slot.route->path.data())) {
-      return &slot;
+const BlockHeader& pick_host_block(const RouteIndex& index, std::string_view raw_host) {
+  const auto& catch_all = *reinterpret_cast<const BlockHeader*>(index.line(index.catch_all_line));
+  char buf[kMaxHost];
+  std::string_view host;
+  if (!normalise_host(raw_host, buf, host) || host.empty()) return catch_all;
+  const uint64_t exact_hash = route_index::hash_bytes(host, route_index::kExactHostSeed);
+  // The wildcard slot is requested together with the exact one (it does not depend on the
+  // exact probe): a wildcard request then waits for one slot, not two in a row.
+  const std::string_view key = wildcard_key(host);
+  const uint64_t wildcard_hash =
+      key.empty() ? 0 : route_index::hash_bytes(key, route_index::kWildcardHostSeed);
+  if (!key.empty()) __builtin_prefetch(&index.wildcard_hosts[wildcard_hash & index.wildcard_mask]);
+  if (const BlockHeader* h =
+          find_host(index, index.exact_hosts, index.exact_mask, exact_hash, host)) {
+    return *h;
+  }
+  if (!key.empty()) {
+    if (const BlockHeader* h =
+            find_host(index, index.wildcard_hosts, index.wildcard_mask, wildcard_hash, key)) {
+      return *h;
+    }
+  }
+  return catch_all;
+}
+
+// The entry of the host's Exact path or Prefix key equal to `key`, or null: a scan of the key
+// sizes for a small host (its keys are back to back, so the scan adds up where each starts),
+// the host's own hash table for a big one.
+const PathEntry* find_path(const BlockHeader& host, bool exact, std::string_view key) {
+  const auto* block = reinterpret_cast<const std::byte*>(&host);
+  const BlockLayout layout(host.host_size, host.path_count,
+                           host.table_mask + (host.table_mask != 0));
+  const auto* sizes = reinterpret_cast<const uint16_t*>(block + layout.sizes);
+  const auto* entries = reinterpret_cast<const PathEntry*>(block + layout.entries);
+  if (host.table_mask == 0) {
+    const uint32_t end = exact ? host.exact_count : host.path_count;
+    size_t offset = exact ? layout.keys : host.prefix_keys;
+    for (uint32_t i = exact ? 0 : host.exact_count; i < end; offset += sizes[i++]) {
+      if (sizes[i] == key.size() && same_bytes(block + offset, key)) return &entries[i];
+    }
+    return nullptr;
+  }
+  const auto* table = reinterpret_cast<const uint32_t*>(block + layout.table);
+  const auto* offsets = reinterpret_cast<const uint32_t*>(block + layout.offsets);
+  const uint64_t hash = route_index::hash_bytes(
+      key, exact ? route_index::kExactPathSeed : route_index::kPrefixPathSeed);
+  for (size_t i = hash & host.table_mask;; i = (i + 1) & host.table_mask) {
+    const uint32_t slot = table[i];
+    if (slot == 0) return nullptr;
+    const uint32_t e = slot - 1;
+    if ((e < host.exact_count) == exact && sizes[e] == key.size() &&
+        same_bytes(block + offsets[e], key)) {
+      return &entries[e];
     }
   }
 }
 
 // The Prefix candidates of a path, longest first: the path without trailing slashes, then each
-// shorter element boundary down to "/" (what match_prefix() probes). `next` returns false after
-// "/".
+// shorter element boundary down to "/" (what match_prefix() probes). `done` after "/".
 struct PrefixCandidates {
   std::string_view candidate;
   bool done = false;
@@ -143,52 +203,36 @@ struct PrefixCandidates {
 
 // match_prefix() through the index: the same candidates, longest first, but only those whose
 // length some Prefix key of the host has.
-const PathSlot* match_prefix_indexed(const RouteIndex& index, const HostSlot& host,
-                                     std::string_view path) {
+const PathEntry* match_prefix_indexed(const BlockHeader& host, std::string_view path) {
   if (host.prefix_lengths == 0) return nullptr;
   for (PrefixCandidates c(path); !c.done; c.next()) {
     if (host.prefix_lengths & route_index::length_bit(c.candidate.size())) {
-      if (const PathSlot* slot = find_path(index, host, false, c.candidate)) return slot;
+      if (const PathEntry* e = find_path(host, false, c.candidate)) return e;
     }
   }
   return nullptr;
 }
 
-const HostSlot& pick_host_slot(const RouteIndex& index, std::string_view raw_host) {
-  char buf[kMaxHost];
-  std::string_view host;
-  if (!normalise_host(raw_host, buf, host) || host.empty()) return index.catch_all;
-  const uint64_t exact_hash = route_index::hash_bytes(host, route_index::kExactHostSeed);
-  if (const HostSlot* slot = find_host(index.exact_hosts, exact_hash, 0, host)) return *slot;
-  if (std::string_view key = wildcard_key(host); !key.empty()) {
-    // The written host is "*." + key.
-    const uint64_t hash = route_index::hash_bytes(key, route_index::kWildcardHostSeed);
-    if (const HostSlot* slot = find_host(index.wildcard_hosts, hash, 2, key)) return *slot;
-  }
-  return index.catch_all;
-}
-
 RouteMatch route_indexed(const RouteTable& table, std::string_view raw_host,
                          std::string_view path) {
-  const RouteIndex& index = table.index;
-  const HostSlot& host = pick_host_slot(index, raw_host);
+  const BlockHeader& host = pick_host_block(table.index, raw_host);
   RouteMatch match;
   match.vhost = host.vhost != nullptr ? host.vhost : &table.catch_all;
-  const PathSlot* exact = nullptr;
+  const PathEntry* exact = nullptr;
   if (host.exact_lengths & route_index::length_bit(path.size())) {
-    exact = find_path(index, host, true, path);
+    exact = find_path(host, true, path);
   }
-  const PathSlot* prefix = match_prefix_indexed(index, host, path);
+  const PathEntry* prefix = match_prefix_indexed(host, path);
   // Longest written rule path wins; at equal length Exact beats Prefix.
-  const PathSlot* best = exact;
+  const PathEntry* best = exact;
   if (prefix != nullptr && (exact == nullptr || prefix->written_size > exact->written_size)) {
     best = prefix;
   }
   if (best == nullptr) {
-    match.backend = match.vhost->fallback;
+    match.backend = host.fallback;
     return match;
   }
-  match.route = best->route;
+  match.route = host.routes + best->route;
   match.backend = best->cluster;
   return match;
 }

@@ -78,6 +78,10 @@ void route(benchmark::State& state, RequestKind kind, size_t count = kRequests, 
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.counters["routed_share"] = static_cast<double>(routed) / static_cast<double>(count);
+  // The index's one allocation (host tables and host blocks), per route of the corpus.
+  state.counters["index_bytes_per_route"] =
+      static_cast<double>(snapshot.routes->index.arena_size) /
+      static_cast<double>(b.options.ingresses * kPathsPerIngress);
 }
 
 void BM_Route_ExactHostExactPath(benchmark::State& s) {
