@@ -28,7 +28,10 @@ constexpr int kDebounceMs = 50;
 
 FileSource::FileSource(std::vector<std::string> paths, controller::TranslateOptions options,
                        Publish publish)
-    : paths_(std::move(paths)), options_(std::move(options)), publish_(std::move(publish)) {}
+    : paths_(std::move(paths)),
+      options_(std::move(options)),
+      publish_(std::move(publish)),
+      translator_(options_) {}
 
 FileSource::~FileSource() {
   stop();
@@ -75,9 +78,11 @@ bool FileSource::rescan() {
   if (!changed && last_) return false;
 
   auto sync_started = std::chrono::steady_clock::now();
-  controller::ManifestSet::Merged merged = manifests_.merged();
-  for (const auto& w : merged.warnings) log_warning(w);
-  controller::Translation translation = controller::translate(merged.store, options_);
+  // The merged store is kept current file by file; the translator reuses what the unchanged
+  // objects gave last time.
+  const controller::Store& store = manifests_.store();
+  for (const auto& w : manifests_.duplicate_warnings()) log_warning(w);
+  controller::Translation translation = translator_.translate(store, manifests_.take_changes());
   controller::log_new_warnings(translation.warnings, last_warnings_);
   bool same = last_ && equivalent(*last_, *translation.snapshot);
   ConfigMetrics::instance().syncs.add();
@@ -87,7 +92,7 @@ bool FileSource::rescan() {
   translation.snapshot->version = ++version_;
   last_ = translation.snapshot;
   log_info("configuration " + std::to_string(version_) + ": " +
-           std::to_string(merged.store.ingresses.size()) + " ingresses, " +
+           std::to_string(store.ingresses.size()) + " ingresses, " +
            std::to_string(translation.snapshot->clusters.size()) + " backends");
   publish_(last_);
   return true;

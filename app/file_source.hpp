@@ -46,6 +46,7 @@ class FileSource {
   controller::TranslateOptions options_;
   Publish publish_;
   controller::ManifestSet manifests_;
+  controller::IncrementalTranslator translator_;
   std::map<std::string, FileStamp> stamps_;
   std::shared_ptr<const Snapshot> last_;
   std::set<std::string> last_warnings_;

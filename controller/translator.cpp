@@ -33,12 +33,31 @@ std::string lower(std::string s) {
   return s;
 }
 
+// What translating one Ingress needs that depends on that Ingress alone (and the classes):
+// computed once per Ingress object and, in an IncrementalTranslator, kept until it changes.
+struct PreparedIngress {
+  bool ours = false;
+  std::string key;                 // "namespace/name"
+  std::string who;                 // "Ingress namespace/name", the warnings' object
+  std::vector<FieldIssue> issues;  // validate_ingress(): empty for nearly every Ingress
+};
+
+PreparedIngress prepare(const Ingress& ing, const Store& store, const TranslateOptions& options) {
+  PreparedIngress p;
+  p.ours = is_ours(ing, store, options);
+  if (!p.ours) return p;
+  p.key = ingress_key(ing);
+  p.who = "Ingress " + p.key;
+  p.issues = validate_ingress(ing);
+  return p;
+}
+
 class Translator {
  public:
-  Translator(const Store& store, const TranslateOptions& options)
-      : store_(store), options_(options), clusters_(store, warnings_) {}
+  Translator(const Store& store, const TranslateOptions& options, const ClusterCache* clusters)
+      : store_(store), options_(options), clusters_(store, warnings_, clusters) {}
 
-  void add_ingress(const Ingress& ing);
+  void add_ingress(const Ingress& ing, const PreparedIngress& prepared);
   Translation finish();
 
  private:
@@ -151,11 +170,11 @@ int32_t Translator::resolve(const Ingress& ing, const IngressBackend& backend,
   return clusters_.resolve(ing.metadata.namespace_, *backend.service, who);
 }
 
-void Translator::add_ingress(const Ingress& ing) {
-  const std::string key = ingress_key(ing);
-  const std::string who = "Ingress " + key;
+void Translator::add_ingress(const Ingress& ing, const PreparedIngress& prepared) {
+  const std::string& key = prepared.key;
+  const std::string& who = prepared.who;
   // Validation issues skip only the part they concern; the rest of the Ingress still routes.
-  std::vector<FieldIssue> issues = validate_ingress(ing);
+  const std::vector<FieldIssue>& issues = prepared.issues;
   for (const FieldIssue& issue : issues) {
     warnings_.push_back({who, "invalid " + issue.field + ": " + issue.reason + "; ignored"});
   }
@@ -272,31 +291,94 @@ std::string_view prefix_key(std::string_view path) {
   return path;
 }
 
+namespace {
+
 // Oldest first: creationTimestamp (RFC 3339 UTC compares as text), then namespace/name. Objects
 // without a timestamp (manifests on disk) sort after the ones the API server dated.
-Translation translate(const Store& store, const TranslateOptions& options) {
+// `prepared(key, ingress)` returns the Ingress's PreparedIngress (cached or made on the spot).
+template <typename Prepared>
+Translation translate_with(const Store& store, const TranslateOptions& options,
+                           const ClusterCache* clusters, Prepared&& prepared) {
   // That order, with the fields it compares copied next to each other: sorting 10,000
   // Ingresses otherwise spends its time on cache misses into the objects.
   struct Ranked {
     bool undated;
     std::string_view created, ns, name;
     const Ingress* ingress;
+    const PreparedIngress* prepared;
   };
   std::vector<Ranked> ours;
   ours.reserve(store.ingresses.size());
   for (const auto& [key, ing] : store.ingresses) {
-    if (!is_ours(ing, store, options)) continue;
+    const PreparedIngress& p = prepared(key, ing);
+    if (!p.ours) continue;
     const ObjectMeta& m = ing.metadata;
     ours.push_back(
-        {m.creation_timestamp.empty(), m.creation_timestamp, m.namespace_, m.name, &ing});
+        {m.creation_timestamp.empty(), m.creation_timestamp, m.namespace_, m.name, &ing, &p});
   }
   std::sort(ours.begin(), ours.end(), [](const Ranked& a, const Ranked& b) {
     return std::tie(a.undated, a.created, a.ns, a.name) <
            std::tie(b.undated, b.created, b.ns, b.name);
   });
-  Translator t(store, options);
-  for (const Ranked& r : ours) t.add_ingress(*r.ingress);
+  Translator t(store, options, clusters);
+  for (const Ranked& r : ours) t.add_ingress(*r.ingress, *r.prepared);
   return t.finish();
+}
+
+}  // namespace
+
+Translation translate(const Store& store, const TranslateOptions& options) {
+  std::vector<PreparedIngress> prepared;
+  prepared.reserve(store.ingresses.size());  // no reallocation: Ranked points into it
+  return translate_with(store, options, nullptr,
+                        [&](const std::string&, const Ingress& ing) -> const PreparedIngress& {
+                          return prepared.emplace_back(prepare(ing, store, options));
+                        });
+}
+
+struct IncrementalTranslator::Cache {
+  StringMap<PreparedIngress> ingresses;  // by Store key; only Ingresses of the last translation
+  ClusterCache clusters;                 // by Cluster::name
+};
+
+IncrementalTranslator::IncrementalTranslator(TranslateOptions options)
+    : options_(std::move(options)), cache_(std::make_unique<Cache>()) {}
+
+IncrementalTranslator::~IncrementalTranslator() = default;
+
+Translation IncrementalTranslator::translate(const Store& store, const StoreChanges& changes) {
+  Cache& cache = *cache_;
+  if (changes.everything) {
+    cache.ingresses.clear();
+    cache.clusters.clear();
+  }
+  for (const std::string& key : changes.ingresses) cache.ingresses.erase(key);
+  if (!changes.services.empty()) {
+    std::string service;  // reused: every cached cluster is checked
+    for (auto it = cache.clusters.begin(); it != cache.clusters.end();) {
+      const Cluster& c = *it->second;
+      service.assign(c.service_namespace).append("/").append(c.service_name);
+      it = changes.services.count(service) ? cache.clusters.erase(it) : std::next(it);
+    }
+  }
+  // Ingresses deleted without being reported would otherwise stay cached forever; a cache
+  // larger than the store means some did: start again from what the store holds.
+  if (cache.ingresses.size() > store.ingresses.size()) cache.ingresses.clear();
+  Translation out =
+      translate_with(store, options_, &cache.clusters,
+                     [&](const std::string& key, const Ingress& ing) -> const PreparedIngress& {
+                       auto it = cache.ingresses.find(std::string_view(key));
+                       if (it == cache.ingresses.end()) {
+                         it = cache.ingresses.emplace(key, prepare(ing, store, options_)).first;
+                       }
+                       return it->second;
+                     });
+  // Keep this translation's clusters for the next one. Clusters no Ingress uses any more are
+  // dropped when they outnumber the used ones (they are still correct while their Service is
+  // unchanged, only memory).
+  if (cache.clusters.size() > 2 * out.snapshot->clusters.size() + 16) cache.clusters.clear();
+  for (const auto& c : out.snapshot->clusters) cache.clusters.try_emplace(c->name, c);
+  return out;
 }
 
 }  // namespace strait::controller
