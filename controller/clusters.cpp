@@ -133,6 +133,16 @@ int32_t ClusterTable::add(const Service& service, const ServicePort& port, std::
   return index;
 }
 
+bool ClusterTable::ensure(const std::string& name) {
+  if (index_.find(std::string_view(name)) != index_.end()) return true;
+  if (cached_ == nullptr) return false;
+  auto it = cached_->find(std::string_view(name));
+  if (it == cached_->end()) return false;
+  index_.emplace(name, static_cast<int32_t>(clusters_.size()));
+  clusters_.push_back(it->second);
+  return true;
+}
+
 int32_t ClusterTable::resolve(const std::string& ns, const IngressServiceBackend& backend,
                               const std::string& who) {
   // Most backends name a Service port an earlier path already resolved (an Ingress's paths

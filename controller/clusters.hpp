@@ -38,6 +38,12 @@ class ClusterTable {
   int32_t resolve_default_service(const std::string& ns_name);
 
   std::vector<std::shared_ptr<const Cluster>> take() { return std::move(clusters_); }
+  const std::vector<std::shared_ptr<const Cluster>>& clusters() const { return clusters_; }
+  // The name resolve() looked up last ("ns/svc:port").
+  const std::string& last_name() const { return name_; }
+  // Makes sure the cluster `name` has its index (the next one if new), from the cache; false
+  // when the cache does not have it.
+  bool ensure(const std::string& name);
 
  private:
   int32_t add(const Service& service, const ServicePort& port, std::string name);

@@ -51,12 +51,19 @@ class IncrementalTranslator {
   // call and any call with changes.everything trust nothing).
   Translation translate(const Store& store, const StoreChanges& changes);
   const TranslateOptions& options() const { return options_; }
+  // How many translations copied the unchanged hosts from the previous table, and how many
+  // merged every Ingress (for tests and benchmarks).
+  struct Stats {
+    size_t reused = 0, merged = 0;
+  };
+  const Stats& stats() const { return stats_; }
 
   struct Cache;
 
  private:
   TranslateOptions options_;
   std::unique_ptr<Cache> cache_;
+  Stats stats_;
 };
 
 // Whether this controller serves `ingress` (class selection; see ingress_class.cpp).

@@ -221,6 +221,50 @@ TEST(IncrementalTranslator, RandomStoreChangesGiveTheFullTranslation) {
   }
 }
 
+// After a random start, only Ingresses (and Secrets) change: the translations that copy the
+// hosts no changed Ingress names from the previous table.
+TEST(IncrementalTranslator, RandomIngressChangesGiveTheFullTranslation) {
+  size_t reused = 0, merged = 0;
+  for (uint32_t seed = 1; seed <= 30; ++seed) {
+    for (const TranslateOptions& options : option_sets()) {
+      Generator gen(seed);
+      Store store;
+      for (int i = 0; i < 40; ++i) store.upsert(gen.object());
+      IncrementalTranslator incremental(options);
+      StoreChanges all;
+      all.everything = true;
+      incremental.translate(store, all);
+      for (int step = 0; step < 100; ++step) {
+        StoreChanges changes;
+        size_t events = 1 + gen.pick(2);
+        for (size_t e = 0; e < events; ++e) {
+          Object o = gen.pick(6) == 0
+                         ? Object(gen.secret(gen.ns(), "sec" + std::to_string(gen.pick(3))))
+                         : Object(gen.ingress(gen.ns(), "ing" + std::to_string(gen.pick(12))));
+          Kind kind = kind_of(o);
+          std::string key = object_key(o);
+          changes.object(store, kind, key);
+          if (gen.chance(20)) {
+            store.erase(kind, key);
+          } else {
+            store.upsert(std::move(o));
+          }
+          changes.object(store, kind, key);
+        }
+        Translation a = incremental.translate(store, changes);
+        Translation b = translate(store, options);
+        expect_same(a, b, "seed " + std::to_string(seed) + " step " + std::to_string(step));
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      reused += incremental.stats().reused;
+      merged += incremental.stats().merged;
+    }
+  }
+  // Both ways were taken (a small universe: many changes touch most hosts or renumber clusters).
+  EXPECT_GT(reused, 300u) << merged;
+  EXPECT_GT(merged, 1000u) << reused;
+}
+
 TEST(IncrementalTranslator, ReusesClustersOfUnchangedServicesOnly) {
   Store store;
   store.upsert(make_service("shop", "api", {{"http", 80}}));
