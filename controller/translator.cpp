@@ -406,14 +406,31 @@ std::optional<Translation> Translator::finish_reusing(
     routes->catch_all = previous.catch_all;
     if (routes->catch_all.fallback_ingress.empty()) resolve_default();
   }
-  // The copied routes hold cluster indices of the previous numbering.
+  // The copied hosts hold cluster indices of the previous numbering: each one they use must
+  // still name the same cluster (a changed Ingress may have moved the others).
   const auto& clusters = clusters_.clusters();
-  if (clusters.size() != previous_clusters.size()) return std::nullopt;
-  for (size_t i = 0; i < clusters.size(); ++i) {
-    if (clusters[i] != previous_clusters[i] && clusters[i]->name != previous_clusters[i]->name) {
-      return std::nullopt;
+  std::vector<char> same(previous_clusters.size(), 0);
+  for (size_t i = 0; i < same.size() && i < clusters.size(); ++i) {
+    same[i] =
+        clusters[i] == previous_clusters[i] || clusters[i]->name == previous_clusters[i]->name;
+  }
+  auto unchanged = [&](int32_t index) {
+    return index < 0 ||
+           (static_cast<size_t>(index) < same.size() && same[static_cast<size_t>(index)]);
+  };
+  auto host_unchanged = [&](const VirtualHost& vh) {
+    if (!unchanged(vh.fallback)) return false;
+    for (const Route& r : vh.routes) {
+      if (!unchanged(r.cluster)) return false;
+    }
+    return true;
+  };
+  for (const auto* hosts : {&previous.exact_hosts, &previous.wildcard_hosts}) {
+    for (const auto& [key, vh] : *hosts) {
+      if (!rebuilt.count(vh.host) && !host_unchanged(vh)) return std::nullopt;
     }
   }
+  if (!rebuilt.count("") && !host_unchanged(previous.catch_all)) return std::nullopt;
   return finish_snapshot(std::move(routes));
 }
 
