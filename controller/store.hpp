@@ -1,6 +1,6 @@
 // The object cache the translator reads: every object by kind and key.
 //
-// Fed by the API watcher (upsert/erase per event) or by the file source (ManifestSet::merged()).
+// Fed by the API watcher (upsert/erase per event) or by the file source (ManifestSet::store()).
 #pragma once
 
 #include <map>

@@ -1,5 +1,6 @@
 // API mode: reflectors for every kind feed one Store; a coalesced, level-triggered sync
-// translates the whole store and publishes only when routing changed. Runs on the control-plane
+// translates the store (incrementally: the events say what changed) and publishes only when
+// routing changed. Runs on the control-plane
 // io_context (the main thread); the data path never waits on it.
 #pragma once
 
