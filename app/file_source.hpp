@@ -39,13 +39,28 @@ class FileSource {
   // Re-reads changed files, forgets deleted ones, then translates and publishes if the routing
   // changed. Returns true when something was published.
   bool rescan();
+  // The same for just these paths (from inotify events): a known file changed, was replaced or
+  // deleted. Falls back to rescan() for anything else (a new file, a directory event).
+  bool rescan_paths(const std::set<std::string>& paths);
+  // Re-reads `file` if its stamp changed; true when its objects were replaced.
+  bool reload_if_changed(const std::string& file);
+  bool translate_and_publish(bool changed);
   void watch_directories();
   void run();
+
+  // What the inotify events since the last rescan said.
+  struct Pending {
+    std::set<std::string> paths;  // files named by events
+    std::set<std::string> open;   // created or modified and not yet closed, renamed or deleted
+    bool full = false;            // something only a full rescan can interpret
+  };
+  void note_events(const char* buf, size_t len, Pending& pending);
 
   std::vector<std::string> paths_;
   controller::TranslateOptions options_;
   Publish publish_;
   controller::ManifestSet manifests_;
+  controller::IncrementalTranslator translator_;
   std::map<std::string, FileStamp> stamps_;
   std::shared_ptr<const Snapshot> last_;
   std::set<std::string> last_warnings_;
@@ -53,6 +68,9 @@ class FileSource {
   int inotify_fd_ = -1;
   int stop_pipe_[2] = {-1, -1};
   std::set<std::string> watched_dirs_;
+  // Watch descriptor -> directory, and whether it is inside a configured directory (a file's
+  // parent directory is watched for that file only).
+  std::map<int, std::pair<std::string, bool>> watches_;
   std::thread thread_;
 };
 

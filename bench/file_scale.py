@@ -31,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_scale import Probe, endpoint_address, free_port, percentile, rss_kib, wait_for  # noqa: E402
+from api_scale import Probe, cpu_s, endpoint_address, free_port, percentile, rss_kib, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -140,6 +140,7 @@ def main():
     ap.add_argument("--endpoints-per-service", type=int, default=5)
     ap.add_argument("--changes", type=int, default=20)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--out", help="report file (default: bench/results/file-scale-DATE.md)")
     ap.add_argument("--keep", action="store_true", help="keep the generated manifests")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="strait-file-scale-")
@@ -202,11 +203,13 @@ def main():
         probe_ing = os.path.join(manifests, "ingresses", "probe.yaml")
         probe_svc = os.path.join(manifests, "services", "probe-a.yaml")
         ingress_lat, endpoint_lat = [], []
+        cpu0 = cpu_s(strait.pid)
         for i in range(args.changes):
             svc, pod = ("probe-b", "b") if i % 2 == 0 else ("probe-a", "a")
             ingress_lat.append(measure(lambda: replace_file(
                 probe_ing, ingress_yaml("probe", "probe.bench.example", svc)), pod))
             time.sleep(0.1)  # let the debounce window of the previous change close
+        ingress_cpu_ms = (cpu_s(strait.pid) - cpu0) * 1000.0 / args.changes
         if args.changes % 2 == 1:
             measure(lambda: replace_file(probe_ing, ingress_yaml("probe", "probe.bench.example",
                                                                  "probe-a")), "a")
@@ -247,6 +250,7 @@ slice in one file per Service), plus the probe Ingress and its two Services.
 | resident memory when ready | {rss / 1024:.0f} MiB ({rss * 1024 / routes:.0f} B per route, whole process) | < 2 KB per route; nginx ~20 KB per route ({rss * 1024 / routes / 20480:.2f}x) |
 | resident memory after {2 * args.changes} changes | {rss_after / 1024:.0f} MiB | |
 | Ingress file changed -> routed, p50 / p99 ({args.changes} changes) | {statistics.median(ingress_lat):.0f} / {percentile(ingress_lat, 99):.0f} ms | 50 ms; nginx -s reload: 4.6 s ({statistics.median(ingress_lat) / 4600:.3f}x) |
+| strait CPU time (user + system) per Ingress file change | {ingress_cpu_ms:.1f} ms | |
 | EndpointSlice file changed -> routed, p50 / p99 ({args.changes} changes) | {statistics.median(endpoint_lat):.0f} / {percentile(endpoint_lat, 99):.0f} ms | |
 | strait's sync per change (merge + translate + compare, from /metrics) | {sync_ms:.1f} ms | |
 
@@ -258,7 +262,7 @@ equivalence check. File mode has no endpoints-only fast path (API mode has one).
         print(report)
         out_dir = os.path.join(ROOT, "bench", "results")
         os.makedirs(out_dir, exist_ok=True)
-        out = os.path.join(out_dir, f"file-scale-{now.strftime('%Y-%m-%d')}.md")
+        out = args.out or os.path.join(out_dir, f"file-scale-{now.strftime('%Y-%m-%d')}.md")
         with open(out, "w") as f:
             f.write(report)
         print(f"written to {out}")

@@ -108,8 +108,26 @@ int32_t ClusterTable::add(const Service& service, const ServicePort& port, std::
   if (auto it = index_.find(std::string_view(name)); it != index_.end()) return it->second;
   auto index = static_cast<int32_t>(clusters_.size());
   index_.emplace(name, index);
+  if (cached_ != nullptr) {
+    // The same Service port with unchanged Service and EndpointSlices: the same Cluster, without
+    // parsing and formatting its endpoints again.
+    if (auto it = cached_->find(std::string_view(name)); it != cached_->end()) {
+      clusters_.push_back(it->second);
+      return index;
+    }
+  }
   clusters_.push_back(std::make_shared<const Cluster>(build_cluster(store_, service, port, name)));
   return index;
+}
+
+bool ClusterTable::ensure(const std::string& name) {
+  if (index_.find(std::string_view(name)) != index_.end()) return true;
+  if (cached_ == nullptr) return false;
+  auto it = cached_->find(std::string_view(name));
+  if (it == cached_->end()) return false;
+  index_.emplace(name, static_cast<int32_t>(clusters_.size()));
+  clusters_.push_back(it->second);
+  return true;
 }
 
 int32_t ClusterTable::resolve(const std::string& ns, const IngressServiceBackend& backend,

@@ -1,6 +1,7 @@
 // Resolving Ingress backends (Service + port) to Clusters of endpoint addresses.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -19,11 +20,16 @@ UpstreamProtocol upstream_protocol(const std::optional<std::string>& app_protoco
 Cluster build_cluster(const Store& store, const Service& service, const ServicePort& port,
                       std::string name);
 
+// Clusters of an earlier translation by Cluster::name, reused while their Service and its
+// EndpointSlices are unchanged (the caller drops the others).
+using ClusterCache = StringMap<std::shared_ptr<const Cluster>>;
+
 // The clusters of one translation, deduplicated by name ("ns/svc:port").
 class ClusterTable {
  public:
-  ClusterTable(const Store& store, std::vector<Warning>& warnings)
-      : store_(store), warnings_(warnings) {}
+  ClusterTable(const Store& store, std::vector<Warning>& warnings,
+               const ClusterCache* cached = nullptr)
+      : store_(store), warnings_(warnings), cached_(cached) {}
 
   // A cluster index, or kBackendUnavailable with a warning on `who` naming what is missing.
   int32_t resolve(const std::string& ns, const IngressServiceBackend& backend,
@@ -32,12 +38,19 @@ class ClusterTable {
   int32_t resolve_default_service(const std::string& ns_name);
 
   std::vector<std::shared_ptr<const Cluster>> take() { return std::move(clusters_); }
+  const std::vector<std::shared_ptr<const Cluster>>& clusters() const { return clusters_; }
+  // The name resolve() looked up last ("ns/svc:port").
+  const std::string& last_name() const { return name_; }
+  // Makes sure the cluster `name` has its index (the next one if new), from the cache; false
+  // when the cache does not have it.
+  bool ensure(const std::string& name);
 
  private:
   int32_t add(const Service& service, const ServicePort& port, std::string name);
 
   const Store& store_;
   std::vector<Warning>& warnings_;
+  const ClusterCache* cached_;
   StringMap<int32_t> index_;  // by Cluster::name
   std::string name_;          // resolve()'s key, reused across calls
   std::vector<std::shared_ptr<const Cluster>> clusters_;

@@ -97,18 +97,77 @@ std::vector<const EndpointSlice*> Store::slices_for(const std::string& ns,
   return out;
 }
 
+void StoreChanges::object(const Store& store, Kind kind, const std::string& key) {
+  switch (kind) {
+    case Kind::Ingress:
+      ingress(key);
+      break;
+    case Kind::IngressClass:
+      everything = true;  // class selection of every Ingress may change
+      break;
+    case Kind::Service:
+      service(key);
+      break;
+    case Kind::EndpointSlice:
+      if (auto it = store.endpoint_slices.find(key); it != store.endpoint_slices.end()) {
+        service(it->second.metadata.namespace_ + "/" + it->second.service_name());
+      }
+      break;
+    case Kind::Secret:
+      break;  // TLS bindings are read from the Store on every translation: nothing cached
+  }
+}
+
 ManifestFile ManifestSet::load(const std::string& path) {
   ManifestFile file = load_manifest_file(path);
-  if (file.ok) files_[path] = file.objects;
+  if (file.ok) set_file(path, file.objects);
   return file;
 }
 
 void ManifestSet::set_file(const std::string& path, std::vector<Object> objects) {
-  files_[path] = std::move(objects);
+  std::vector<Object>& held = files_[path];
+  std::vector<Object> old = std::exchange(held, std::move(objects));
+  std::set<ObjectId> touched;
+  for (const Object& o : old) {
+    ObjectId id(kind_of(o), object_key(o));
+    auto it = defined_.find(id);
+    if (it == defined_.end()) continue;
+    it->second.where.erase(path);
+    if (--it->second.count > 0) --duplicates_;
+    touched.insert(std::move(id));
+  }
+  for (size_t i = 0; i < held.size(); ++i) {
+    ObjectId id(kind_of(held[i]), object_key(held[i]));
+    Definitions& d = defined_[id];
+    d.where.try_emplace(path, i);
+    if (d.count++ > 0) ++duplicates_;
+    touched.insert(std::move(id));
+  }
+  for (const ObjectId& id : touched) refresh(id);
 }
 
 bool ManifestSet::remove_file(const std::string& path) {
-  return files_.erase(path) > 0;
+  if (files_.count(path) == 0) return false;
+  set_file(path, {});
+  files_.erase(path);
+  return true;
+}
+
+void ManifestSet::refresh(const ObjectId& id) {
+  auto it = defined_.find(id);
+  const Object* winner = nullptr;
+  if (it != defined_.end() && !it->second.where.empty()) {
+    const auto& [path, index] = *it->second.where.begin();
+    winner = &files_.at(path)[index];
+  }
+  changes_.object(store_, id.first, id.second);
+  if (winner != nullptr) {
+    store_.upsert(*winner);
+  } else {
+    store_.erase(id.first, id.second);
+    if (it != defined_.end()) defined_.erase(it);
+  }
+  changes_.object(store_, id.first, id.second);
 }
 
 std::vector<std::string> ManifestSet::files() const {
@@ -117,22 +176,25 @@ std::vector<std::string> ManifestSet::files() const {
   return out;
 }
 
-ManifestSet::Merged ManifestSet::merged() const {
-  Merged out;
+std::vector<std::string> ManifestSet::duplicate_warnings() const {
+  std::vector<std::string> out;
+  if (duplicates_ == 0) return out;
   // Which file each object came from, to name both files in a duplicate warning.
-  std::map<std::pair<Kind, std::string>, std::string> origin;
+  std::map<ObjectId, std::string> origin;
   for (const auto& [path, objects] : files_) {
     for (const Object& object : objects) {
-      auto [it, fresh] = origin.emplace(std::pair(kind_of(object), object_key(object)), path);
+      auto [it, fresh] = origin.emplace(ObjectId(kind_of(object), object_key(object)), path);
       if (!fresh) {
-        out.warnings.push_back(describe(object) + " is defined in both " + it->second + " and " +
-                               path + "; using the one in " + it->second);
-        continue;
+        out.push_back(describe(object) + " is defined in both " + it->second + " and " + path +
+                      "; using the one in " + it->second);
       }
-      out.store.upsert(object);
     }
   }
   return out;
+}
+
+ManifestSet::Merged ManifestSet::merged() const {
+  return Merged{store_, duplicate_warnings()};
 }
 
 }  // namespace strait::controller

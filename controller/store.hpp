@@ -1,11 +1,12 @@
 // The object cache the translator reads: every object by kind and key.
 //
-// Fed by the API watcher (upsert/erase per event) or by the file source (ManifestSet::merged()).
+// Fed by the API watcher (upsert/erase per event) or by the file source (ManifestSet::store()).
 #pragma once
 
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "controller/manifest.hpp"
@@ -42,7 +43,28 @@ struct Store {
  public:
 };
 
-// The file source's state: the last good objects of every manifest file, merged on demand.
+// What changed in a Store since the previous IncrementalTranslator::translate(). The sources
+// know it from their events (API watch events, the objects of a changed manifest file).
+struct StoreChanges {
+  // IngressClasses changed, a relist, or anything the caller cannot describe: nothing cached is
+  // trusted.
+  bool everything = false;
+  std::set<std::string> ingresses;  // keys ("namespace/name") upserted or erased
+  // "namespace/name" of Services that changed, appeared or vanished, or whose EndpointSlices
+  // did (both the old and the new owner when a slice's service-name label changed).
+  std::set<std::string> services;
+
+  void ingress(const std::string& key) { ingresses.insert(key); }
+  void service(const std::string& key) { services.insert(key); }
+  // Records a change to the object `key` of `kind` as `store` holds it now (call before and
+  // after changing it: an EndpointSlice may move from one Service to another).
+  void object(const Store& store, Kind kind, const std::string& key);
+  bool empty() const { return !everything && ingresses.empty() && services.empty(); }
+  void clear() { *this = StoreChanges{}; }
+};
+
+// The file source's state: the last good objects of every manifest file, and the Store they
+// merge into, kept current file by file (a change to one file touches only its objects).
 class ManifestSet {
  public:
   // Loads `path` and, when it parses cleanly, replaces that file's objects; otherwise the
@@ -59,10 +81,31 @@ class ManifestSet {
     // The same object in several files: the first file in sorted path order wins.
     std::vector<std::string> warnings;
   };
+  // A copy of store() with duplicate_warnings().
   Merged merged() const;
+  // The merged objects: for each kind and key, the object of the first file (in path order)
+  // defining it.
+  const Store& store() const { return store_; }
+  std::vector<std::string> duplicate_warnings() const;
+  // What changed in store() since the last call (for IncrementalTranslator), then forgets it.
+  StoreChanges take_changes() { return std::exchange(changes_, StoreChanges{}); }
 
  private:
+  using ObjectId = std::pair<Kind, std::string>;  // kind, object_key()
+  // Where an object is defined: path -> its first index in that file, and how many definitions
+  // there are in all (a file may repeat one).
+  struct Definitions {
+    std::map<std::string, size_t> where;
+    size_t count = 0;
+  };
+  // Puts the winning definition of `id` (or none) into store_.
+  void refresh(const ObjectId& id);
+
   std::map<std::string, std::vector<Object>> files_;  // sorted by path: the merge order
+  std::map<ObjectId, Definitions> defined_;
+  size_t duplicates_ = 0;  // definitions beyond the first of each object
+  Store store_;
+  StoreChanges changes_;
 };
 
 }  // namespace strait::controller

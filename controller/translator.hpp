@@ -33,6 +33,39 @@ struct Translation {
 
 Translation translate(const Store& store, const TranslateOptions& options);
 
+// translate() that remembers, between calls, what does not depend on the other objects: per
+// Ingress its class decision, key strings and validation result, and the clusters (endpoint
+// lists) of Services whose objects and EndpointSlices did not change. A change to one Ingress
+// then costs the merge of the cached parts instead of validating every Ingress and parsing and
+// formatting every endpoint again. The result (Snapshot and warnings) equals translate()'s on
+// the same Store: cross-Ingress rules (oldest wins, fallbacks, TLS, cluster numbering) are still
+// decided over every Ingress on each call, from the cached parts.
+class IncrementalTranslator {
+ public:
+  explicit IncrementalTranslator(TranslateOptions options);
+  ~IncrementalTranslator();
+  IncrementalTranslator(const IncrementalTranslator&) = delete;
+  IncrementalTranslator& operator=(const IncrementalTranslator&) = delete;
+
+  // `changes` must name everything that changed in `store` since the previous call (the first
+  // call and any call with changes.everything trust nothing).
+  Translation translate(const Store& store, const StoreChanges& changes);
+  const TranslateOptions& options() const { return options_; }
+  // How many translations copied the unchanged hosts from the previous table, and how many
+  // merged every Ingress (for tests and benchmarks).
+  struct Stats {
+    size_t reused = 0, merged = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+  struct Cache;
+
+ private:
+  TranslateOptions options_;
+  std::unique_ptr<Cache> cache_;
+  Stats stats_;
+};
+
 // Whether this controller serves `ingress` (class selection; see ingress_class.cpp).
 bool is_ours(const Ingress& ingress, const Store& store, const TranslateOptions& options);
 

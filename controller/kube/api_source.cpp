@@ -21,7 +21,8 @@ ApiSource::ApiSource(asio::io_context& io, ApiClient& client, ApiSourceOptions o
       client_(client),
       options_(std::move(options)),
       publish_(std::move(publish)),
-      kinds_{Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::Secret, Kind::Ingress} {}
+      kinds_{Kind::IngressClass, Kind::Service, Kind::EndpointSlice, Kind::Secret, Kind::Ingress},
+      translator_(options_.translate) {}
 
 void ApiSource::start() {
   for (Kind kind : kinds_) {
@@ -71,11 +72,31 @@ void ApiSource::replace(Kind kind, std::vector<Object> objects) {
   }
   listed_.insert(kind);
   full_sync_needed_ = true;
+  changes_.everything = true;  // a relist: nothing cached is trusted
   mark_dirty();
 }
 
 void ApiSource::note_slice(const EndpointSlice& slice) {
-  changed_services_.insert(slice.metadata.namespace_ + "/" + slice.service_name());
+  std::string service = slice.metadata.namespace_ + "/" + slice.service_name();
+  changes_.service(service);
+  changed_services_.insert(std::move(service));
+}
+
+void ApiSource::note_change(Kind kind, const std::string& key) {
+  switch (kind) {
+    case Kind::Ingress:
+      changes_.ingress(key);
+      break;
+    case Kind::Service:
+      changes_.service(key);
+      break;
+    case Kind::IngressClass:
+      changes_.everything = true;  // class selection of every Ingress may change
+      break;
+    case Kind::EndpointSlice:  // note_slice()
+    case Kind::Secret:         // read from the store on every translation
+      break;
+  }
 }
 
 void ApiSource::upsert(Object object) {
@@ -86,6 +107,7 @@ void ApiSource::upsert(Object object) {
     note_slice(*slice);
   } else {
     full_sync_needed_ = true;
+    note_change(kind_of(object), object_key(object));
   }
   if (!keep_secret(object)) return;
   store_.upsert(std::move(object));
@@ -151,6 +173,7 @@ void ApiSource::erase(Kind kind, const std::string& key) {
     if (old != store_.endpoint_slices.end()) note_slice(old->second);
   } else {
     full_sync_needed_ = true;
+    note_change(kind, key);
   }
   if (store_.erase(kind, key)) mark_dirty();
 }
@@ -211,7 +234,8 @@ void ApiSource::sync() {
   }
   full_sync_needed_ = false;
   fetch_newly_referenced_secrets();
-  Translation translation = translate(store_, options_.translate);
+  Translation translation = translator_.translate(store_, changes_);
+  changes_.clear();
   log_new_warnings(translation.warnings, last_warnings_);
   if (listener_) listener_(store_, translation.warnings);
   bool same = last_ && equivalent(*last_, *translation.snapshot);

@@ -1,5 +1,6 @@
 // API mode: reflectors for every kind feed one Store; a coalesced, level-triggered sync
-// translates the whole store and publishes only when routing changed. Runs on the control-plane
+// translates the store (incrementally: the events say what changed) and publishes only when
+// routing changed. Runs on the control-plane
 // io_context (the main thread); the data path never waits on it.
 #pragma once
 
@@ -46,6 +47,8 @@ class ApiSource final : public ReflectorSink {
   void sync();
   // Remembers the Service an EndpointSlice belongs to, for the endpoints-only fast path.
   void note_slice(const EndpointSlice& slice);
+  // Tells the incremental translator what an event changed (EndpointSlices: note_slice()).
+  void note_change(Kind kind, const std::string& key);
   // TLS Secrets hold private keys: only those an Ingress references stay in memory. The others
   // are remembered by key and fetched when an Ingress starts referencing them.
   std::set<std::string> referenced_secrets() const;
@@ -68,6 +71,10 @@ class ApiSource final : public ReflectorSink {
   // Since the last sync: did anything but EndpointSlices change, and which Services' slices did.
   bool full_sync_needed_ = true;
   std::set<std::string> changed_services_;
+  // Everything that changed since the last translation (endpoints-only syncs included: their
+  // Services' cached clusters must not be reused by the next translation).
+  StoreChanges changes_;
+  IncrementalTranslator translator_;
   std::set<std::string> unreferenced_secrets_;
   std::shared_ptr<const Snapshot> last_;
   std::set<std::string> last_warnings_;

@@ -1,7 +1,9 @@
 // Manifests edited while strait serves: every change applies without a restart, a broken file is
 // reported with file:line and leaves what was last loaded from it in force.
+#include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "harness/fixture.hpp"
 
@@ -51,6 +53,35 @@ TEST_F(LiveUpdateTest, EditsToAManifestApplyLive) {
                  k8s::ingress(k8s::simple_ingress("live", "renamed.example.com", "/", "v2")));
   EXPECT_TRUE(await_pod("renamed.example.com", "/", "v2"));
   EXPECT_EQ(pod_for("live.example.com", "/"), "status:404");
+}
+
+// A ConfigMap volume: each file is a symlink through "..data" to a timestamped directory, and an
+// update swaps the "..data" symlink (kubelet's atomic writer). Every event names a hidden entry,
+// which strait otherwise skips as a temporary file; the file it resolves to changed all the same.
+TEST_F(LiveUpdateTest, ConfigMapStyleSymlinkSwapAppliesLive) {
+  namespace fs = std::filesystem;
+  auto pods = start_pods({"v1", "v2"});
+  write_manifest("apps.yaml",
+                 k8s::documents({k8s::app("default", "v1", {pods[0]->address}, pods[0]->port),
+                                 k8s::app("default", "v2", {pods[1]->address}, pods[1]->port)}));
+  const fs::path dir = manifests_dir();
+  auto write_version = [&](const std::string& version, const std::string& service) {
+    fs::create_directory(dir / ("..v" + version));
+    std::ofstream(dir / ("..v" + version) / "route.yaml")
+        << k8s::ingress(k8s::simple_ingress("cm", "cm.example.com", "/", service));
+  };
+  write_version("1", "v1");
+  fs::create_directory_symlink("..v1", dir / "..data");
+  fs::create_symlink("..data/route.yaml", dir / "route.yaml");
+  start_strait();
+  ASSERT_EQ(pod_for("cm.example.com", "/"), "v1");
+
+  write_version("2", "v2");
+  // The new directory's events are taken on their own: what follows names only hidden symlinks.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  fs::create_directory_symlink("..v2", dir / "..data_tmp");
+  fs::rename(dir / "..data_tmp", dir / "..data");
+  EXPECT_TRUE(await_pod("cm.example.com", "/", "v2"));
 }
 
 TEST_F(LiveUpdateTest, FilesAndDirectoriesAddedAndRemovedApplyLive) {
