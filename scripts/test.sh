@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs unit and integration tests on the
 # release build, fuzzes, runs them again with strait built with AddressSanitizer + UBSan, runs the
-# multi-worker integration tests with strait built with ThreadSanitizer, and a 60 s soak. Exit
+# multi-worker integration tests with strait built with ThreadSanitizer, and a 30 s soak. Exit
 # status is the verdict; the time of each stage is printed at the end.
 #   scripts/test.sh            everything
 #   scripts/test.sh --fast     release build and tests only
@@ -65,8 +65,8 @@ if [ "${1:-}" != "--fast" ]; then
     STRAIT_BINARY="$root/build-tsan/strait" build/tests/integration/integration_tests \
     --gtest_brief=1 --gtest_filter="$tsan_tests"
 
-  stage "soak (60 s)"
-  scripts/soak.sh 60
+  stage "soak (30 s)"
+  scripts/soak.sh 30
 fi
 stage ""
 echo "== all tests passed"
