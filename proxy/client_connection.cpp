@@ -202,14 +202,16 @@ void ClientConnection<Stream>::await_next_request() {
   set_deadline(requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout);
   begin_ = end_ = 0;
   if (ex_) worker_.give_back_exchange(std::move(ex_));
-  read_some(landing_, sizeof landing_,
-            [self = this->shared_from_this()](const error_code& ec, size_t n) {
-              if (ec) return self->close();  // client went away or timed out
-              self->take_exchange();
-              std::memcpy(self->ex_->buffer.get(), self->landing_, n);
-              self->end_ = n;
-              self->read_head();
-            });
+  // Not from the block cache: thousands of idle connections each hold this operation, and an
+  // exact-size allocation is smaller than the cache's size class.
+  stream_.async_read_some(asio::buffer(landing_),
+                          [self = this->shared_from_this()](const error_code& ec, size_t n) {
+                            if (ec) return self->close();  // client went away or timed out
+                            self->take_exchange();
+                            std::memcpy(self->ex_->buffer.get(), self->landing_, n);
+                            self->end_ = n;
+                            self->read_head();
+                          });
 }
 
 template <typename Stream>
@@ -224,9 +226,9 @@ void ClientConnection<Stream>::take_exchange() {
 template <typename Stream>
 void ClientConnection<Stream>::handle_request() {
   const ProxyOptions& o = worker_.options();
-  request_start_ = std::chrono::steady_clock::now();
+  ex_->request_start = std::chrono::steady_clock::now();
   ++requests_;
-  tried_count_ = 0;
+  ex_->tried_count = 0;
   new_connection_retry_used_ = false;
   reused_upstream_ = false;
   request_body_started_ = false;
@@ -238,7 +240,7 @@ void ClientConnection<Stream>::handle_request() {
   ex_->upstream_name.clear();
   keep_alive_ = ex_->request.keep_alive && requests_ < o.keepalive_requests;
   request_has_body_ = ex_->request.framing != BodyFraming::None;
-  worker_.make_request_id(request_id_);
+  worker_.make_request_id(ex_->request_id);
 
   head_consumed_ = false;
   ex_->route_ingress.clear();
@@ -287,7 +289,7 @@ void ClientConnection<Stream>::handle_request() {
   ex_->request_body.reset(ex_->request.framing, ex_->request.content_length,
                           ex_->request.framing == BodyFraming::Chunked);
   ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
-                     std::string_view(request_id_, sizeof request_id_), ex_->target};
+                     std::string_view(ex_->request_id, sizeof ex_->request_id), ex_->target};
   write_upstream_request_head(ex_->request, ctx, ex_->request.framing, ex_->request.content_length,
                               ex_->request_head_out);
   // The head is serialised; from here on only its size matters.
@@ -305,17 +307,18 @@ void ClientConnection<Stream>::pick_endpoint_and_connect() {
   upstream_error_ = {};
   awaiting_upstream_body_ = false;
   new_connection_retry_used_ = false;
-  upstream_start_ = std::chrono::steady_clock::now();
+  ex_->upstream_start = std::chrono::steady_clock::now();
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
   if (!cluster.external_name.empty()) {
-    tried_[tried_count_++] = 0;
+    ex_->tried[ex_->tried_count++] = 0;
     return connect_external(cluster);
   }
   // Round robin, skipping endpoints passive health has ejected and those this request tried.
-  const size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
+  const size_t index =
+      worker_.choose_endpoint(cluster_, cluster, ex_->tried.data(), ex_->tried_count);
   if (index == OutlierDetector::kNone)
     return respond_local(502, request_has_body_ && !ex_->request_body.done());
-  tried_[tried_count_++] = static_cast<uint32_t>(index);
+  ex_->tried[ex_->tried_count++] = static_cast<uint32_t>(index);
   const Endpoint& endpoint = cluster.endpoints[index];
   endpoint_ = &endpoint;
   ex_->upstream_addr = endpoint.text;
@@ -566,7 +569,7 @@ void ClientConnection<Stream>::on_response_head() {
   }
   phase_ = Phase::Respond;
   response_started_ = true;
-  upstream_response_at_ = std::chrono::steady_clock::now();
+  ex_->upstream_response_at = std::chrono::steady_clock::now();
   response_status_ = ex_->response.status_code;
   response_keep_alive_ = ex_->response.keep_alive;
   bool client_http11 = ex_->request.version_minor >= 1;
@@ -665,7 +668,7 @@ template <typename Stream>
 void ClientConnection<Stream>::start_tunnel() {
   phase_ = Phase::Tunnel;
   response_started_ = true;
-  upstream_response_at_ = std::chrono::steady_clock::now();
+  ex_->upstream_response_at = std::chrono::steady_clock::now();
   response_status_ = 101;
   // The tunnel needs nothing from the configuration: a later change can not touch it.
   snapshot_.reset();
@@ -784,9 +787,10 @@ void ClientConnection<Stream>::upstream_failed(const char* why, bool connect_pha
   }
   // Another endpoint: after a failed connect nothing was sent, so any method; otherwise only
   // idempotent requests, and never after a timeout (the pod may still be working on it).
-  const size_t max_tries = std::min<size_t>(worker_.options().proxy_next_upstream_tries, kMaxTries);
+  const size_t max_tries =
+      std::min<size_t>(worker_.options().proxy_next_upstream_tries, ClientExchange::kMaxTries);
   if (body_intact && (connect_phase || (ex_->request.idempotent && !timed_out)) &&
-      tried_count_ < max_tries && tried_count_ < cluster.endpoints.size()) {
+      ex_->tried_count < max_tries && ex_->tried_count < cluster.endpoints.size()) {
     log_upstream_error(why, ec, "retry");
     worker_.metrics().upstream_retries.add();
     ex_->request_body.reset(ex_->request.framing, ex_->request.content_length,
@@ -970,9 +974,10 @@ void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent
   if (ex_->log_prefix.empty()) return;  // already accounted (or no request)
   using namespace std::chrono;
   auto now = steady_clock::now();
-  double request_time = duration<double>(now - request_start_).count();
+  double request_time = duration<double>(now - ex_->request_start).count();
   double upstream_time =
-      response_started_ ? duration<double>(upstream_response_at_ - upstream_start_).count() : 0;
+      response_started_ ? duration<double>(ex_->upstream_response_at - ex_->upstream_start).count()
+                        : 0;
 
   bytes_in_ += ex_->request_body.payload_bytes();
   ExchangeRecord r;
@@ -986,7 +991,7 @@ void ClientConnection<Stream>::append_access_log(int status, uint64_t bytes_sent
   r.upstream_addr = ex_->upstream_addr;
   r.route_ingress = ex_->route_ingress;
   r.service = ex_->upstream_name;
-  r.request_id = std::string_view(request_id_, sizeof request_id_);
+  r.request_id = std::string_view(ex_->request_id, sizeof ex_->request_id);
   record_exchange(worker_.metrics(), worker_.access_log(), ex_->log_prefix, r);
   ex_->log_prefix.clear();
 }
@@ -997,14 +1002,16 @@ template <typename Stream>
 void ClientConnection<Stream>::forward_h2c() {
   phase_ = Phase::Upstream;
   const Cluster& cluster = *snapshot_.get()->clusters[static_cast<size_t>(cluster_)];
-  const size_t index = worker_.choose_endpoint(cluster_, cluster, tried_.data(), tried_count_);
+  const size_t index =
+      worker_.choose_endpoint(cluster_, cluster, ex_->tried.data(), ex_->tried_count);
   if (index == OutlierDetector::kNone) return respond_local(502, request_has_body_);
-  if (tried_count_ < tried_.size()) tried_[tried_count_++] = static_cast<uint32_t>(index);
+  if (ex_->tried_count < ex_->tried.size())
+    ex_->tried[ex_->tried_count++] = static_cast<uint32_t>(index);
   const Endpoint& endpoint = cluster.endpoints[index];
   ex_->upstream_addr = endpoint.text;
-  upstream_start_ = std::chrono::steady_clock::now();
+  ex_->upstream_start = std::chrono::steady_clock::now();
   ForwardContext ctx{client_ip_, server_port_, kTls ? "https" : "http",
-                     std::string_view(request_id_, sizeof request_id_), ex_->target};
+                     std::string_view(ex_->request_id, sizeof ex_->request_id), ex_->target};
   ex_->h2c_fields.build(
       ex_->request, ctx,
       ex_->target.empty() ? ex_->request.origin_target : std::string_view(ex_->target));
@@ -1098,7 +1105,7 @@ void ClientConnection<Stream>::upstream_response(std::vector<H2Field>& fields, b
   if (phase_ == Phase::Closed || !ex_) return;
   phase_ = Phase::Respond;
   response_started_ = true;
-  upstream_response_at_ = std::chrono::steady_clock::now();
+  ex_->upstream_response_at = std::chrono::steady_clock::now();
   int status = 0;
   for (const H2Field& f : fields)
     if (f.name == ":status") status = std::atoi(f.value.c_str());
@@ -1187,7 +1194,7 @@ void ClientConnection<Stream>::upstream_closed(uint32_t error_code, bool connect
     release_h2c(false);
     // The connection never came up, so nothing was sent: another endpoint may take it.
     if (connect_failed && !request_body_started_ && cluster.endpoints.size() > 1 &&
-        tried_count_ < worker_.options().proxy_next_upstream_tries) {
+        ex_->tried_count < worker_.options().proxy_next_upstream_tries) {
       worker_.metrics().upstream_retries.add();
       return forward_h2c();
     }

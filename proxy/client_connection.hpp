@@ -158,9 +158,6 @@ class ClientConnection final : public TimedConnection,
   // The exchange in progress.
   SnapshotRef snapshot_;
   int32_t cluster_ = -1;
-  static constexpr size_t kMaxTries = 8;     // bound of --proxy-next-upstream-tries
-  std::array<uint32_t, kMaxTries> tried_{};  // endpoint indices tried by this request, in order
-  size_t tried_count_ = 0;
   bool new_connection_retry_used_ = false;  // a stale pooled connection was replaced once
   uint32_t attempt_id_ = 0;                 // bumped when an upstream connection is released
   const Endpoint* endpoint_ = nullptr;
@@ -178,8 +175,6 @@ class ClientConnection final : public TimedConnection,
   boost::system::error_code upstream_error_;
   std::shared_ptr<UpstreamConnection> upstream_;
   uint64_t bytes_in_ = 0;
-  std::chrono::steady_clock::time_point upstream_response_at_;
-  char request_id_[32];
   // Where an idle connection's read lands: a typical request head fits, a longer one continues
   // into the exchange's buffer.
   static constexpr size_t kLandingSize = 256;
@@ -187,8 +182,6 @@ class ClientConnection final : public TimedConnection,
   int response_status_ = 0;
   bool response_keep_alive_ = false;
   uint64_t response_bytes_ = 0;
-  std::chrono::steady_clock::time_point request_start_;
-  std::chrono::steady_clock::time_point upstream_start_;
 
   // The exchange over an h2c upstream stream.
   std::shared_ptr<Http2UpstreamSession> h2c_session_;

@@ -2,7 +2,9 @@
 // progress (see ClientConnection::await_next_request).
 #pragma once
 
+#include <array>
 #include <boost/asio/buffer.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +43,14 @@ struct ClientExchange {
   std::string upstream_name;  // cluster name for the log
   std::string upstream_addr;  // endpoint for the log
   std::vector<boost::asio::const_buffer> write_buffers;
+
+  static constexpr size_t kMaxTries = 8;    // bound of --proxy-next-upstream-tries
+  std::array<uint32_t, kMaxTries> tried{};  // endpoint indices tried by this request, in order
+  size_t tried_count = 0;
+  char request_id[32];
+  std::chrono::steady_clock::time_point request_start;
+  std::chrono::steady_clock::time_point upstream_start;
+  std::chrono::steady_clock::time_point upstream_response_at;
 
   // The exchange over an h2c upstream stream.
   H2RequestFields h2c_fields;
