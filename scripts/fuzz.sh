@@ -21,12 +21,12 @@ build fuzz_chunked tests/fuzz/fuzz_chunked.cpp proxy/http1_parser.cpp &
 wait
 build fuzz_path tests/fuzz/fuzz_path.cpp proxy/path_normalizer.cpp &
 build fuzz_api_objects tests/fuzz/fuzz_api_objects.cpp controller/*.cpp proxy/router.cpp \
-  common/log.cpp common/metrics.cpp -lyaml-cpp &
+  common/log.cpp common/metrics.cpp common/ip_text.cpp -lyaml-cpp &
 wait
 # Built only when asked for (see below): it compiles the whole controller a second time.
 if [[ " ${FUZZ_TARGETS:-} " == *" manifest "* ]]; then
   build fuzz_manifest tests/fuzz/fuzz_manifest.cpp controller/*.cpp proxy/router.cpp \
-    common/log.cpp common/metrics.cpp -lyaml-cpp
+    common/log.cpp common/metrics.cpp common/ip_text.cpp -lyaml-cpp
 fi
 
 # fuzz_manifest is not in the default run: yaml-cpp 0.7 (Debian 12) can spend minutes
