@@ -40,7 +40,11 @@ if [ "${1:-}" != "--fast" ]; then
   stage "sanitizer build (address, undefined) and tests"
   # Only the code under test is instrumented: strait and the unit-test binaries. The
   # integration harness (the release build's) drives the instrumented strait.
-  cmake -S "$root" -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRAIT_SANITIZE=ON >/dev/null
+  # -O1 with line tables only (as the TSan build below): reports still name file:line, the
+  # build takes far less time on two cores than -O0 with full debug info, and the instrumented
+  # tests run faster. No NDEBUG: assertions stay on.
+  cmake -S "$root" -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
+    -DSTRAIT_SANITIZE=ON >/dev/null
   ninja -C build-asan -j "$jobs" strait unit_tests proxy_tests
   build-asan/tests/unit_tests --gtest_brief=1
   build-asan/tests/proxy_tests --gtest_brief=1
