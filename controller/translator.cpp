@@ -111,6 +111,11 @@ class Translator {
   int32_t resolve(const Ingress& ing, const IngressBackend& backend, const std::string& who);
 
   Translation finish_snapshot(std::shared_ptr<RouteTable> routes);
+  // Moves the merged exact and wildcard hosts into `routes` (a host's own defaultBackend, else
+  // default_fallback(builder)), marking those some spec.tls lists; shared by finish() and
+  // finish_reusing().
+  template <typename DefaultFallback>
+  void move_hosts_into(RouteTable& routes, DefaultFallback& default_fallback);
 
   const Store& store_;
   const TranslateOptions& options_;
@@ -320,6 +325,21 @@ VirtualHost build_host(HostBuilder&& b, int32_t default_fallback) {
   return vh;
 }
 
+template <typename DefaultFallback>
+void Translator::move_hosts_into(RouteTable& routes, DefaultFallback& default_fallback) {
+  for (auto& [key, b] : exact_hosts_) {
+    int32_t fb = default_fallback(b);
+    VirtualHost& vh = routes.exact_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
+    vh.tls = tls_hosts_.count(vh.host) > 0;
+  }
+  for (auto& [key, b] : wildcard_hosts_) {
+    int32_t fb = default_fallback(b);
+    VirtualHost& vh =
+        routes.wildcard_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
+    vh.tls = tls_hosts_.count(vh.host) > 0;
+  }
+}
+
 Translation Translator::finish() {
   // The controller's default backend, resolved only when some host needs it.
   std::optional<int32_t> controller_default;
@@ -334,17 +354,7 @@ Translation Translator::finish() {
     return *controller_default;
   };
   auto routes = std::make_shared<RouteTable>();
-  for (auto& [key, b] : exact_hosts_) {
-    int32_t fb = default_fallback(b);
-    VirtualHost& vh = routes->exact_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
-    vh.tls = tls_hosts_.count(vh.host) > 0;
-  }
-  for (auto& [key, b] : wildcard_hosts_) {
-    int32_t fb = default_fallback(b);
-    VirtualHost& vh =
-        routes->wildcard_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
-    vh.tls = tls_hosts_.count(vh.host) > 0;
-  }
+  move_hosts_into(*routes, default_fallback);
   for (auto& [host, binding] : tls_) routes->tls.push_back(std::move(binding));
   if (!options_.default_ssl_certificate.empty()) {
     const std::string& ref = options_.default_ssl_certificate;
@@ -380,17 +390,7 @@ std::optional<Translation> Translator::finish_reusing(
     return b.fallback ? *b.fallback : resolve_default();
   };
   auto routes = std::make_shared<RouteTable>();
-  for (auto& [key, b] : exact_hosts_) {
-    int32_t fb = default_fallback(b);
-    VirtualHost& vh = routes->exact_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
-    vh.tls = tls_hosts_.count(vh.host) > 0;
-  }
-  for (auto& [key, b] : wildcard_hosts_) {
-    int32_t fb = default_fallback(b);
-    VirtualHost& vh =
-        routes->wildcard_hosts.emplace(key, build_host(std::move(b), fb)).first->second;
-    vh.tls = tls_hosts_.count(vh.host) > 0;
-  }
+  move_hosts_into(*routes, default_fallback);
   bool copies_need_default = false;
   auto copy_hosts = [&](const StringMap<VirtualHost>& from, StringMap<VirtualHost>& to) {
     for (const auto& [key, vh] : from) {
