@@ -116,6 +116,9 @@ class Translator {
   // finish_reusing().
   template <typename DefaultFallback>
   void move_hosts_into(RouteTable& routes, DefaultFallback& default_fallback);
+  // The controller's default backend (--default-backend-service, else the built-in 404),
+  // resolved (and warned about) the first time a translation needs it; `resolved` caches it.
+  int32_t controller_default_backend(std::optional<int32_t>& resolved);
 
   const Store& store_;
   const TranslateOptions& options_;
@@ -340,18 +343,20 @@ void Translator::move_hosts_into(RouteTable& routes, DefaultFallback& default_fa
   }
 }
 
+int32_t Translator::controller_default_backend(std::optional<int32_t>& resolved) {
+  if (!resolved) {
+    resolved = options_.default_backend_service.empty()
+                   ? kBackendNotFound
+                   : clusters_.resolve_default_service(options_.default_backend_service);
+  }
+  return *resolved;
+}
+
 Translation Translator::finish() {
   // The controller's default backend, resolved only when some host needs it.
   std::optional<int32_t> controller_default;
   auto default_fallback = [&](const HostBuilder& b) {
-    if (b.fallback) return *b.fallback;
-    if (!controller_default) {
-      controller_default =
-          options_.default_backend_service.empty()
-              ? kBackendNotFound
-              : clusters_.resolve_default_service(options_.default_backend_service);
-    }
-    return *controller_default;
+    return b.fallback ? *b.fallback : controller_default_backend(controller_default);
   };
   auto routes = std::make_shared<RouteTable>();
   move_hosts_into(*routes, default_fallback);
@@ -377,15 +382,7 @@ std::optional<Translation> Translator::finish_reusing(
   // controller's default backend before the default certificate, unless only the catch-all
   // needs it).
   std::optional<int32_t> controller_default;
-  auto resolve_default = [&] {
-    if (!controller_default) {
-      controller_default =
-          options_.default_backend_service.empty()
-              ? kBackendNotFound
-              : clusters_.resolve_default_service(options_.default_backend_service);
-    }
-    return *controller_default;
-  };
+  auto resolve_default = [&] { return controller_default_backend(controller_default); };
   auto default_fallback = [&](const HostBuilder& b) {
     return b.fallback ? *b.fallback : resolve_default();
   };
