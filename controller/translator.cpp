@@ -119,6 +119,9 @@ class Translator {
   // The controller's default backend (--default-backend-service, else the built-in 404),
   // resolved (and warned about) the first time a translation needs it; `resolved` caches it.
   int32_t controller_default_backend(std::optional<int32_t>& resolved);
+  // The TLS bindings by host and --default-ssl-certificate's (warned about when its Secret is
+  // missing), in that order.
+  void move_certificates_into(RouteTable& routes);
 
   const Store& store_;
   const TranslateOptions& options_;
@@ -352,6 +355,17 @@ int32_t Translator::controller_default_backend(std::optional<int32_t>& resolved)
   return *resolved;
 }
 
+void Translator::move_certificates_into(RouteTable& routes) {
+  for (auto& [host, binding] : tls_) routes.tls.push_back(std::move(binding));
+  if (!options_.default_ssl_certificate.empty()) {
+    const std::string& ref = options_.default_ssl_certificate;
+    size_t slash = ref.find('/');
+    auto b = secret_binding(ref.substr(0, slash), ref.substr(slash + 1),
+                            "--default-ssl-certificate", "unknown hosts");
+    if (b) routes.default_certificate.push_back(std::move(*b));
+  }
+}
+
 Translation Translator::finish() {
   // The controller's default backend, resolved only when some host needs it.
   std::optional<int32_t> controller_default;
@@ -360,14 +374,7 @@ Translation Translator::finish() {
   };
   auto routes = std::make_shared<RouteTable>();
   move_hosts_into(*routes, default_fallback);
-  for (auto& [host, binding] : tls_) routes->tls.push_back(std::move(binding));
-  if (!options_.default_ssl_certificate.empty()) {
-    const std::string& ref = options_.default_ssl_certificate;
-    size_t slash = ref.find('/');
-    auto b = secret_binding(ref.substr(0, slash), ref.substr(slash + 1),
-                            "--default-ssl-certificate", "unknown hosts");
-    if (b) routes->default_certificate.push_back(std::move(*b));
-  }
+  move_certificates_into(*routes);
   int32_t fb = default_fallback(catch_all_);
   routes->catch_all = build_host(std::move(catch_all_), fb);
   return finish_snapshot(std::move(routes));
@@ -400,14 +407,7 @@ std::optional<Translation> Translator::finish_reusing(
   copy_hosts(previous.exact_hosts, routes->exact_hosts);
   copy_hosts(previous.wildcard_hosts, routes->wildcard_hosts);
   if (copies_need_default) resolve_default();
-  for (auto& [host, binding] : tls_) routes->tls.push_back(std::move(binding));
-  if (!options_.default_ssl_certificate.empty()) {
-    const std::string& ref = options_.default_ssl_certificate;
-    size_t slash = ref.find('/');
-    auto b = secret_binding(ref.substr(0, slash), ref.substr(slash + 1),
-                            "--default-ssl-certificate", "unknown hosts");
-    if (b) routes->default_certificate.push_back(std::move(*b));
-  }
+  move_certificates_into(*routes);
   if (rebuilt.count("")) {
     int32_t fb = default_fallback(catch_all_);
     routes->catch_all = build_host(std::move(catch_all_), fb);
