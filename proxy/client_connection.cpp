@@ -215,9 +215,8 @@ void ClientConnection<Stream>::await_next_request() {
 template <typename Stream>
 void ClientConnection<Stream>::take_exchange() {
   ex_ = worker_.take_exchange();
-  // What a failed parse does not overwrite must not come from the previous owner's request.
-  ex_->request.status = ParseStatus::Incomplete;
-  ex_->request.head_method = false;
+  // What a failed parse does not overwrite must not come from an earlier request.
+  reset_request(ex_->request);
   ex_->log_prefix.clear();
 }
 

@@ -1,4 +1,5 @@
-// Per-worker memory recycling for the HTTP/2 data path.
+// Per-worker memory recycling for the HTTP/2 data path, and for the Asio operations of the
+// HTTP/1 one (ClientConnection and UpstreamConnection reads and writes use recycled() too).
 //
 // Every HTTP/2 request used to cost some twenty heap allocations: its Http2Stream (about 5 KB,
 // too big for glibc's per-thread cache, so each one went through _int_malloc/_int_free and

@@ -173,29 +173,6 @@ void H2RequestHeaders::build(bool end_stream, ParsedRequest& out) {
 
 namespace {
 
-// ParsedRequest's members as reset() below knows them; a new member must be reset there too.
-static_assert(sizeof(ParsedRequest) == 3600, "ParsedRequest changed: update reset_except_fields");
-
-void reset_except_fields(ParsedRequest& r) {
-  r.status = ParseStatus::Incomplete;
-  r.error_status = 0;
-  r.error = "";
-  r.head_size = 0;
-  r.version_minor = 1;
-  r.header_count = 0;
-  r.framing = BodyFraming::None;
-  r.content_length = 0;
-  r.keep_alive = true;
-  r.host_index = kMaxHeaders;
-  r.connection_tokens.fill({});
-  r.connection_token_count = 0;
-  r.method = r.target = r.authority = r.path = r.origin_target = {};
-  r.expect_continue = false;
-  r.upgrade_websocket = false;
-  r.idempotent = false;
-  r.head_method = false;
-}
-
 // At most this many idle objects per worker (3.7 KB each); more are freed.
 constexpr size_t kKeptRequests = 256;
 
@@ -234,7 +211,7 @@ RecycledRequest::RecycledRequest() {
 #if defined(__SANITIZE_ADDRESS__)
   ASAN_UNPOISON_MEMORY_REGION(request_, sizeof *request_);
 #endif
-  reset_except_fields(*request_);
+  reset_request(*request_);
 }
 
 RecycledRequest::~RecycledRequest() {

@@ -589,4 +589,27 @@ ChunkedDecoder::Result ChunkedDecoder::next(const char* data, size_t size, size_
   return state_ == State::Done ? Result::Done : Result::NeedMore;
 }
 
+// ParsedRequest's members as reset_request() knows them; a new member must be reset there too.
+static_assert(sizeof(ParsedRequest) == 3600, "ParsedRequest changed: update reset_request");
+
+void reset_request(ParsedRequest& r) {
+  r.status = ParseStatus::Incomplete;
+  r.error_status = 0;
+  r.error = "";
+  r.head_size = 0;
+  r.version_minor = 1;
+  r.header_count = 0;
+  r.framing = BodyFraming::None;
+  r.content_length = 0;
+  r.keep_alive = true;
+  r.host_index = kMaxHeaders;
+  r.connection_tokens.fill({});
+  r.connection_token_count = 0;
+  r.method = r.target = r.authority = r.path = r.origin_target = {};
+  r.expect_continue = false;
+  r.upgrade_websocket = false;
+  r.idempotent = false;
+  r.head_method = false;
+}
+
 }  // namespace strait::proxy

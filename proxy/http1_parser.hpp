@@ -100,6 +100,11 @@ struct HeadLimits {
 // the status to answer when the head is malformed or too large. scan_from lets the caller avoid
 // rescanning bytes already known not to hold the terminator.
 void parse_request(const char* data, size_t size, const HeadLimits& limits, ParsedRequest& out);
+// A reused ParsedRequest made to look freshly constructed, except its field arrays (read only
+// below header_count, and 3.4 KB to zero): what a failed parse leaves untouched must not come
+// from an earlier request. For objects recycled across requests (HTTP/2 streams, HTTP/1
+// exchanges).
+void reset_request(ParsedRequest& r);
 
 // The part of request parsing that follows the head's fields, shared by HTTP/1 and HTTP/2:
 // `method`, `target`, `authority`, the fields and the framing are set; this checks the target

@@ -98,6 +98,27 @@ TEST_F(HeadersTest, ClientConnectionsAreKeptAlive) {
   EXPECT_TRUE(closing.wait_closed(5s));
 }
 
+TEST_F(HeadersTest, AMalformedRequestAfterAHeadRequestStillGetsItsErrorBody) {
+  // Parsed-request state is reused across requests (the exchange pool): a request that fails to
+  // parse before its method is known must not inherit the previous request's HEAD, which would
+  // leave its 400 without the body its Content-Length announces.
+  RawClient c;
+  ASSERT_TRUE(c.connect(strait().address, strait().http_port));
+  ASSERT_TRUE(c.send("HEAD /h HTTP/1.1\r\nHost: headers.example.com\r\n\r\n"));
+  const auto head = c.read_response(10s, /*head_request=*/true);
+  ASSERT_TRUE(head) << c.error();
+  EXPECT_EQ(head->status, 200);
+  ASSERT_TRUE(c.send("G@T /x HTTP/1.1\r\nHost: headers.example.com\r\n\r\n"));
+  const auto bad = c.read_response(5s);
+  ASSERT_TRUE(bad) << "the 400's body must follow its head: " << c.error();
+  EXPECT_EQ(bad->status, 400);
+  const std::string* length = bad->header("Content-Length");
+  ASSERT_TRUE(length);
+  EXPECT_GT(std::stoul(*length), 0u);
+  EXPECT_EQ(bad->body.size(), std::stoul(*length));
+  EXPECT_TRUE(c.wait_closed(5s));
+}
+
 TEST_F(HeadersTest, ForwardedHeadersAreSetAsIngressNginxDoes) {
   const std::string client = next_loopback_address();
   const auto e1 = echo_from(client, "GET /fwd HTTP/1.1\r\nHost: headers.example.com\r\n\r\n");
