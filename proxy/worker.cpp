@@ -96,8 +96,8 @@ uint16_t Worker::bound_https_port() const {
 
 void Worker::start() {
   thread_ = std::thread([this] {
-    accept_next();
-    if (tls_acceptor_.is_open()) accept_next_tls();
+    accept_next(false);
+    if (tls_acceptor_.is_open()) accept_next(true);
     tick();
     io_.run();
     // Stopped: whatever is left (forced shutdown) goes now, on this thread.
@@ -116,30 +116,21 @@ void Worker::update_clock() {
                                       .count());
 }
 
-void Worker::accept_next() {
+void Worker::accept_next(bool tls) {
   // Readiness only: the accepts themselves are accept4 calls (SOCK_NONBLOCK, and the peer address
   // comes back with the descriptor), several per wakeup.
-  acceptor_.async_wait(tcp::acceptor::wait_read, [this](const boost::system::error_code& ec) {
-    if (ec || !acceptor_.is_open()) return;
-    update_clock();
-    if (!accept_queued(false)) {
-      accept_paused_ = true;  // out of descriptors or memory: resumed by the next tick
-      return;
-    }
-    if (acceptor_.is_open()) accept_next();
-  });
-}
-
-void Worker::accept_next_tls() {
-  tls_acceptor_.async_wait(tcp::acceptor::wait_read, [this](const boost::system::error_code& ec) {
-    if (ec || !tls_acceptor_.is_open()) return;
-    update_clock();
-    if (!accept_queued(true)) {
-      tls_accept_paused_ = true;
-      return;
-    }
-    if (tls_acceptor_.is_open()) accept_next_tls();
-  });
+  tcp::acceptor& acceptor = tls ? tls_acceptor_ : acceptor_;
+  acceptor.async_wait(tcp::acceptor::wait_read,
+                      [this, tls, &acceptor](const boost::system::error_code& ec) {
+                        if (ec || !acceptor.is_open()) return;
+                        update_clock();
+                        if (!accept_queued(tls)) {
+                          // Out of descriptors or memory: resumed by the next tick.
+                          (tls ? tls_accept_paused_ : accept_paused_) = true;
+                          return;
+                        }
+                        if (acceptor.is_open()) accept_next(tls);
+                      });
 }
 
 bool Worker::accept_queued(bool tls) {
@@ -246,11 +237,11 @@ void Worker::tick() {
   access_log_.flush();
   if (accept_paused_ && acceptor_.is_open()) {
     accept_paused_ = false;
-    accept_next();
+    accept_next(false);
   }
   if (tls_accept_paused_ && tls_acceptor_.is_open()) {
     tls_accept_paused_ = false;
-    accept_next_tls();
+    accept_next(true);
   }
   if (draining_ && connection_count_ == 0) {
     stopped_ = true;

@@ -139,8 +139,8 @@ class Worker {
   void unregister_connection(TimedConnection* c);
 
  private:
-  void accept_next();
-  void accept_next_tls();
+  // Waits for the plain (or TLS) listener to be readable, then accepts what is queued.
+  void accept_next(bool tls);
   // Accepts what the listener has queued (accept4, up to a batch); false when accepting failed
   // for want of descriptors or memory (retried on the next tick).
   bool accept_queued(bool tls);
