@@ -44,7 +44,8 @@ struct Header {
 struct ThreadCache {
   FreeBlock* heads[kClasses];
   uint32_t counts[kClasses];
-  bool dead;
+  bool armed;  // this thread's Guard is registered: whatever the cache keeps is freed at exit
+  bool dead;   // Guard ran
 };
 thread_local ThreadCache cache{};
 
@@ -98,7 +99,10 @@ void* allocate(size_t size) {
     --cache.counts[c];
     return give(reinterpret_cast<char*>(b), static_cast<uint32_t>(c));
   }
-  if (!guard.armed) guard.armed = true;  // odr-use: registers the thread-exit cleanup
+  if (!cache.armed) {
+    guard.armed = true;  // odr-use: registers the thread-exit cleanup
+    cache.armed = true;
+  }
   void* block = std::malloc(kClassSizes[c]);
   if (block == nullptr) throw std::bad_alloc();
   return give(static_cast<char*>(block), static_cast<uint32_t>(c));
@@ -108,7 +112,11 @@ void deallocate(void* p) noexcept {
   if (p == nullptr) return;
   char* block = static_cast<char*>(p) - kHeader;
   uint32_t c = reinterpret_cast<Header*>(block)->size_class;
-  if (c == kUncached || cache.dead || cache.counts[c] * kClassSizes[c] >= kBytesPerClass) {
+  // Only a thread that allocates from its cache keeps blocks: one that merely frees them (the
+  // thread destroying a stopped worker's io_context and the operations still queued in it) has
+  // no thread-exit cleanup, and what it kept would never be freed.
+  if (c == kUncached || !cache.armed || cache.dead ||
+      cache.counts[c] * kClassSizes[c] >= kBytesPerClass) {
     std::free(block);
     return;
   }
@@ -117,6 +125,12 @@ void deallocate(void* p) noexcept {
   cache.heads[c] = b;
   ++cache.counts[c];
   STRAIT_POISON(b, kClassSizes[c]);
+}
+
+size_t cached_blocks() {
+  size_t n = 0;
+  for (size_t c = 0; c < kClasses; ++c) n += cache.counts[c];
+  return n;
 }
 
 }  // namespace h2_memory

@@ -12,7 +12,9 @@
 //
 // Cached blocks are poisoned under AddressSanitizer, so a use after free of a recycled stream or
 // nghttp2 object is still reported. At thread exit the cache is emptied; frees after that (a
-// thread_local registry destroyed later) go straight to free().
+// thread_local registry destroyed later) go straight to free(), and so do frees on a thread that
+// never allocated from its cache (operations left in a stopped worker's io_context, destroyed by
+// the thread that destroys the worker).
 #pragma once
 
 #include <nghttp2/nghttp2.h>
@@ -29,6 +31,8 @@ namespace strait::proxy {
 namespace h2_memory {
 void* allocate(size_t size);
 void deallocate(void* p) noexcept;
+// Blocks this thread's cache holds (for tests).
+size_t cached_blocks();
 }  // namespace h2_memory
 
 // nghttp2's allocator on this thread's cache (for nghttp2_session_*_new3).

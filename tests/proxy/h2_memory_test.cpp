@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "proxy/h2_request.hpp"
@@ -34,6 +35,22 @@ TEST(H2Memory, BlocksOfEverySizeAreUsableAndRecycled) {
   EXPECT_EQ(a, b);
   h2_memory::deallocate(b);
   h2_memory::deallocate(nullptr);
+}
+
+TEST(H2Memory, AThreadThatOnlyFreesKeepsNothing) {
+  // A stopped worker's queued operations are destroyed by whichever thread destroys the worker:
+  // that thread never allocated from its cache, has no exit cleanup, and must not keep blocks.
+  void* block = h2_memory::allocate(200);
+  size_t kept_by_freeing_thread = 1;
+  std::thread([&] {
+    h2_memory::deallocate(block);
+    kept_by_freeing_thread = h2_memory::cached_blocks();
+  }).join();
+  EXPECT_EQ(kept_by_freeing_thread, 0u);
+  // The allocating thread keeps what it frees.
+  const size_t before = h2_memory::cached_blocks();
+  h2_memory::deallocate(h2_memory::allocate(200));
+  EXPECT_EQ(h2_memory::cached_blocks(), before + 1);
 }
 
 TEST(H2Memory, NghttpAllocatorKeepsMallocsContract) {
