@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What one request costs strait, in counts that do not depend on the machine's other tenants:
 instructions (valgrind --tool=callgrind) and system calls (strace -c), per request, under a fixed
-wrk load; plus CPU microseconds per request from /proc (noisy on a shared machine).
+wrk load; plus CPU microseconds per request from /proc (noisy on a shared machine), and `perf`:
+a `perf record -g` profile of user and kernel time by symbol, written to a text file.
 
 Each of --binaries (strait builds to compare, e.g. before and after a change) is measured in the
 same way, one after the other, in front of the same three nginx origins as bench/http_bench.py.
@@ -99,6 +100,24 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
                     calls = int(parts[3])
         bench.stop_all()
         return calls / n
+    if how == "perf":
+        data = os.path.join(bench.tmp, "perf.data")
+        tracer = subprocess.Popen(["perf", "record", "-q", "-g", "-o", data, "-p", str(s.proc.pid)],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        n = wrk(args, bench.tmp, scheme, target_port, close)
+        tracer.send_signal(2)
+        tracer.wait(timeout=60)
+        report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                                 "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.4"],
+                                capture_output=True, text=True).stdout
+        keep = f"{args.keep_profile or 'perf'}.{os.path.basename(os.path.dirname(os.path.dirname(binary)))}.{load}.txt"
+        with open(keep, "w") as fh:
+            fh.write(report)
+        subprocess.run(["cp", data, keep[:-4] + ".data"], check=True)
+        print(f"perf profile: {keep} (perf report -i {keep[:-4]}.data)", file=sys.stderr)
+        bench.stop_all()
+        return float(n)
     before = sum(hb.cpu_ticks([s.proc.pid]))
     n = wrk(args, bench.tmp, scheme, target_port, close)
     after = sum(hb.cpu_ticks([s.proc.pid]))
@@ -132,7 +151,7 @@ def main() -> int:
         manifests = os.path.join(origins.tmp, "manifests")
         hb.strait_manifests(manifests, op, cert)
         units = {"callgrind": "instructions/request", "strace": "syscalls/request",
-                 "cpu": "CPU us/request"}
+                 "cpu": "CPU us/request", "perf": "requests (profile written)"}
         print(f"| load | measure | " + " | ".join(n for n, _ in binaries) + " |")
         print("|---|---|" + "---:|" * len(binaries))
         for load in args.loads.split(","):

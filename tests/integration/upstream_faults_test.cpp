@@ -230,5 +230,39 @@ TEST_F(UpstreamFaultsTest, IdempotentRequestsMoveToAnotherEndpointOthersDoNot) {
   }
 }
 
+TEST_F(UpstreamFaultsTest, APodClosingRightAfterItsResponseLosesNoRequest) {
+  // The pod ends each fault response with a FIN in the same segment and no "Connection: close",
+  // so strait learns of the close in the same epoll event as the response's last bytes. It must
+  // not send the next request on that connection: a GET would have to be retried, and a POST,
+  // which may not be sent twice, would end as a 502.
+  EchoPod& pod = start_pod("closer");
+  write_manifest("closer.yaml", k8s::app("default", "closer", {pod.address}, pod.port));
+  route("closer.example.com", "closer");
+  start_strait();
+  RawClient c;
+  ASSERT_TRUE(c.connect(strait().address, strait().http_port));
+  const uint64_t before = stats(pod).requests;
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE(i);
+    auto r = exchange(c, "GET", "closer.example.com", "/fault/close-after-response");
+    ASSERT_TRUE(r) << c.error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "bye\n");
+    r = exchange(c, "POST", "closer.example.com", "/post", "payload");
+    ASSERT_TRUE(r) << c.error();
+    ASSERT_EQ(r->status, 200) << strait_log();
+    EXPECT_EQ(r->json()["method"], "POST");
+    r = exchange(c, "GET", "closer.example.com", "/fault/close-after-response");
+    ASSERT_TRUE(r) << c.error();
+    EXPECT_EQ(r->status, 200);
+    r = exchange(c, "GET", "closer.example.com", "/get");
+    ASSERT_TRUE(r) << c.error();
+    ASSERT_EQ(r->status, 200) << strait_log();
+    EXPECT_EQ(r->json()["method"], "GET");
+  }
+  // Every request reached the pod once: none lost, none sent twice.
+  EXPECT_EQ(stats(pod).requests - before, 20u);
+}
+
 }  // namespace
 }  // namespace it

@@ -36,6 +36,8 @@
 //   reset-mid-body  sends a 200 head announcing 1 MiB and 64 KiB of it, then resets
 //   stall           never answers; holds the connection until the client closes it
 //   big-head        a 200 whose head is 80 KiB (40 fields of 2000 bytes)
+//   close-after-response  a complete 200 without "Connection: close", then closes the connection,
+//                   the FIN in the same segment as the response
 // With --graceful-stop (or after /__control/graceful), SIGTERM stops accepting (the listeners
 // close: new connections are refused), closes idle keep-alive connections, lets requests in
 // progress finish (answered with Connection: close) and exits once none is left (30 s at most).
@@ -81,7 +83,16 @@ std::atomic<uint64_t> g_bytes_received{0};
 std::atomic<uint64_t> g_connections{0};
 std::string g_name = "echo";
 
-enum class Fault : int { None, Garbage, Reset, ResetMidBody, Stall, BigHead, Unknown };
+enum class Fault : int {
+  None,
+  Garbage,
+  Reset,
+  ResetMidBody,
+  Stall,
+  BigHead,
+  CloseAfterResponse,
+  Unknown
+};
 std::atomic<int> g_fault{static_cast<int>(Fault::None)};
 std::atomic<bool> g_graceful_stop{false};
 std::atomic<bool> g_draining{false};
@@ -93,6 +104,7 @@ Fault parse_fault(std::string_view name) {
   if (name == "reset-mid-body") return Fault::ResetMidBody;
   if (name == "stall") return Fault::Stall;
   if (name == "big-head") return Fault::BigHead;
+  if (name == "close-after-response") return Fault::CloseAfterResponse;
   return Fault::Unknown;
 }
 
@@ -416,6 +428,16 @@ class Connection {
         head += "Content-Length: 3\r\n\r\nbig";
         send_all(head);
         return true;
+      }
+      case Fault::CloseAfterResponse: {
+        // A complete keep-alive response, then the connection ends. Corked, so the FIN rides on
+        // the segment that carries the response: the proxy learns of both in one epoll event.
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+        std::string msg = response_head(200, "text/plain", {}, true);
+        msg += "Content-Length: 4\r\n\r\nbye\n";
+        send_all(msg);
+        return false;
       }
       case Fault::None:
         return true;
