@@ -142,6 +142,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", help="report file (default: bench/results/file-scale-DATE.md)")
     ap.add_argument("--keep", action="store_true", help="keep the generated manifests")
+    ap.add_argument("--perf", metavar="PREFIX",
+                    help="record strait with perf during the Ingress changes: PREFIX.data and a "
+                         "report by symbol in PREFIX.txt")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="strait-file-scale-")
     manifests = os.path.join(tmp, "manifests")
@@ -203,6 +206,11 @@ def main():
         probe_ing = os.path.join(manifests, "ingresses", "probe.yaml")
         probe_svc = os.path.join(manifests, "services", "probe-a.yaml")
         ingress_lat, endpoint_lat = [], []
+        recorder = None
+        if args.perf:
+            recorder = subprocess.Popen(["perf", "record", "-q", "-g", "-o", args.perf + ".data",
+                                         "-p", str(strait.pid)], stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         cpu0 = cpu_s(strait.pid)
         for i in range(args.changes):
             svc, pod = ("probe-b", "b") if i % 2 == 0 else ("probe-a", "a")
@@ -210,6 +218,14 @@ def main():
                 probe_ing, ingress_yaml("probe", "probe.bench.example", svc)), pod))
             time.sleep(0.1)  # let the debounce window of the previous change close
         ingress_cpu_ms = (cpu_s(strait.pid) - cpu0) * 1000.0 / args.changes
+        if recorder:
+            recorder.send_signal(2)
+            recorder.wait(timeout=120)
+            with open(args.perf + ".txt", "w") as f:
+                f.write(subprocess.run(["perf", "report", "-i", args.perf + ".data", "--stdio",
+                                        "--no-children", "--sort", "symbol", "-g", "none",
+                                        "--percent-limit", "0.5"],
+                                       capture_output=True, text=True).stdout)
         if args.changes % 2 == 1:
             measure(lambda: replace_file(probe_ing, ingress_yaml("probe", "probe.bench.example",
                                                                  "probe-a")), "a")
