@@ -208,7 +208,8 @@ def main():
         ingress_lat, endpoint_lat = [], []
         recorder = None
         if args.perf:
-            recorder = subprocess.Popen(["perf", "record", "-q", "-g", "-o", args.perf + ".data",
+            recorder = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "2000",
+                                         "-o", args.perf + ".data",
                                          "-p", str(strait.pid)], stderr=subprocess.DEVNULL)
             time.sleep(0.5)
         cpu0 = cpu_s(strait.pid)

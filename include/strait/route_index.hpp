@@ -161,8 +161,13 @@ struct BlockLayout {
 }  // namespace route_index
 
 struct RouteIndex {
+  // Frees the arena, or keeps a large one for the next index (route_index.cpp).
   struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
+    // (Constructors, not a member initializer: usable while RouteIndex is still incomplete.)
+    Free() noexcept : size(0) {}
+    explicit Free(size_t bytes) noexcept : size(bytes) {}
+    size_t size;
+    void operator()(std::byte* p) const;
   };
   // One allocation (huge pages when it is large): the exact host table, the wildcard host
   // table, then the host blocks.

@@ -260,6 +260,34 @@ TEST(RouteIndex, MovedTableKeepsItsIndex) {
   expect_agreement(moved, {"foo.com", "bar.com", ""}, {"/", "/a", "/a/", "/c", "/c/d"});
 }
 
+// A large index's arena is kept when its table goes and serves the next index of about its size
+// (a route change at scale would otherwise fault in and zero every page of a fresh one); the
+// reused arena routes like the maps.
+TEST(RouteIndex, ALargeArenaIsReusedByTheNextIndex) {
+  Store store;
+  store.upsert(make_service("default", "svc"));
+  std::vector<std::string> hosts;
+  for (int i = 0; i < 8000; ++i) {
+    hosts.push_back("h" + std::to_string(i) + ".example.com");
+    store.upsert(make_ingress("default", "i" + std::to_string(i), hosts.back(), {{"/a"}}));
+  }
+  const std::byte* first_arena = nullptr;
+  size_t first_size = 0;
+  {
+    Translation first = translate(store, {});
+    first_arena = first.snapshot->routes->index.arena.get();
+    first_size = first.snapshot->routes->index.arena_size;
+    ASSERT_GE(first_size, size_t{1} << 20) << "too small to be kept: grow the table";
+  }
+  store.upsert(make_ingress("default", "extra", "extra.example.com", {{"/b"}}));
+  Translation second = translate(store, {});
+  EXPECT_EQ(second.snapshot->routes->index.arena.get(), first_arena);
+  EXPECT_EQ(second.snapshot->routes->index.arena_size, first_size);
+  hosts.resize(50);
+  hosts.push_back("extra.example.com");
+  expect_agreement(*second.snapshot, hosts, {"/", "/a", "/a/x", "/b"});
+}
+
 // Hosts are lower-cased eight bytes at a time: every byte value, in the first and second word,
 // routes exactly as an ASCII-only tolower says (bytes >= 0x80 and the neighbours of 'A'..'Z'
 // untouched).
