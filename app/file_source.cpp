@@ -1,5 +1,7 @@
 #include "app/file_source.hpp"
 
+#include "controller/endpoint_update.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "controller/endpoint_update.hpp"
 #include "controller/warning_log.hpp"
 #include "strait/log.hpp"
 #include "strait/metrics.hpp"
@@ -117,18 +120,32 @@ bool FileSource::translate_and_publish(bool changed) {
   // objects gave last time.
   const controller::Store& store = manifests_.store();
   for (const auto& w : manifests_.duplicate_warnings()) log_warning(w);
-  controller::Translation translation = translator_.translate(store, manifests_.take_changes());
+  controller::StoreChanges changes = manifests_.take_changes();
+  if (last_ && changes.endpoints_only()) {
+    // Only EndpointSlices moved (pods scaled, rolled or turned ready): rebuild those clusters and
+    // keep the route table, as API mode does.
+    if (auto next = controller::refresh_endpoints(*last_, store, changes.services)) {
+      translator_.endpoints_refreshed(*next, changes.services);
+      return publish_if_changed(std::move(next), sync_started, store.ingresses.size());
+    }
+  }
+  controller::Translation translation = translator_.translate(store, changes);
   controller::log_new_warnings(translation.warnings, last_warnings_);
-  bool same = last_ && equivalent(*last_, *translation.snapshot);
+  return publish_if_changed(std::move(translation.snapshot), sync_started, store.ingresses.size());
+}
+
+bool FileSource::publish_if_changed(std::shared_ptr<Snapshot> snapshot,
+                                    std::chrono::steady_clock::time_point sync_started,
+                                    size_t ingresses) {
+  bool same = last_ && equivalent(*last_, *snapshot);
   ConfigMetrics::instance().syncs.add();
   ConfigMetrics::instance().sync_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_started).count());
   if (same) return false;
-  translation.snapshot->version = ++version_;
-  last_ = translation.snapshot;
-  log_info("configuration " + std::to_string(version_) + ": " +
-           std::to_string(store.ingresses.size()) + " ingresses, " +
-           std::to_string(translation.snapshot->clusters.size()) + " backends");
+  snapshot->version = ++version_;
+  last_ = snapshot;
+  log_info("configuration " + std::to_string(version_) + ": " + std::to_string(ingresses) +
+           " ingresses, " + std::to_string(snapshot->clusters.size()) + " backends");
   publish_(last_);
   return true;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -45,6 +46,9 @@ class FileSource {
   // Re-reads `file` if its stamp changed; true when its objects were replaced.
   bool reload_if_changed(const std::string& file);
   bool translate_and_publish(bool changed);
+  // Publishes `snapshot` unless it routes exactly like the last one; records the sync time.
+  bool publish_if_changed(std::shared_ptr<Snapshot> snapshot,
+                          std::chrono::steady_clock::time_point sync_started, size_t ingresses);
   void watch_directories();
   void run();
 

@@ -143,8 +143,9 @@ def main():
     ap.add_argument("--out", help="report file (default: bench/results/file-scale-DATE.md)")
     ap.add_argument("--keep", action="store_true", help="keep the generated manifests")
     ap.add_argument("--perf", metavar="PREFIX",
-                    help="record strait with perf during the Ingress changes: PREFIX.data and a "
-                         "report by symbol in PREFIX.txt")
+                    help="record strait with perf during the Ingress changes (PREFIX.data, and a "
+                         "report by symbol in PREFIX.txt) and the EndpointSlice changes "
+                         "(PREFIX-endpoints.*)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="strait-file-scale-")
     manifests = os.path.join(tmp, "manifests")
@@ -206,12 +207,27 @@ def main():
         probe_ing = os.path.join(manifests, "ingresses", "probe.yaml")
         probe_svc = os.path.join(manifests, "services", "probe-a.yaml")
         ingress_lat, endpoint_lat = [], []
-        recorder = None
-        if args.perf:
-            recorder = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "2000",
-                                         "-o", args.perf + ".data",
-                                         "-p", str(strait.pid)], stderr=subprocess.DEVNULL)
+        def record(suffix):
+            if not args.perf:
+                return None
+            rec = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F",
+                                    "2000", "-o", f"{args.perf}{suffix}.data", "-p",
+                                    str(strait.pid)], stderr=subprocess.DEVNULL)
             time.sleep(0.5)
+            return rec
+
+        def report(rec, suffix):
+            if not rec:
+                return
+            rec.send_signal(2)
+            rec.wait(timeout=120)
+            with open(f"{args.perf}{suffix}.txt", "w") as f:
+                f.write(subprocess.run(["perf", "report", "-i", f"{args.perf}{suffix}.data",
+                                        "--stdio", "--no-children", "--sort", "symbol", "-g",
+                                        "none", "--percent-limit", "0.5"],
+                                       capture_output=True, text=True).stdout)
+
+        recorder = record("")
         cpu0 = cpu_s(strait.pid)
         for i in range(args.changes):
             svc, pod = ("probe-b", "b") if i % 2 == 0 else ("probe-a", "a")
@@ -219,23 +235,18 @@ def main():
                 probe_ing, ingress_yaml("probe", "probe.bench.example", svc)), pod))
             time.sleep(0.1)  # let the debounce window of the previous change close
         ingress_cpu_ms = (cpu_s(strait.pid) - cpu0) * 1000.0 / args.changes
-        if recorder:
-            recorder.send_signal(2)
-            recorder.wait(timeout=120)
-            with open(args.perf + ".txt", "w") as f:
-                f.write(subprocess.run(["perf", "report", "-i", args.perf + ".data", "--stdio",
-                                        "--no-children", "--sort", "symbol", "-g", "none",
-                                        "--percent-limit", "0.5"],
-                                       capture_output=True, text=True).stdout)
+        report(recorder, "")
         if args.changes % 2 == 1:
             measure(lambda: replace_file(probe_ing, ingress_yaml("probe", "probe.bench.example",
                                                                  "probe-a")), "a")
             time.sleep(0.1)
+        recorder = record("-endpoints")
         for i in range(args.changes):
             target, pod = (pods[1], "b") if i % 2 == 0 else (pods[0], "a")
             endpoint_lat.append(measure(lambda: replace_file(
                 probe_svc, service_yaml("probe-a", [target[0]], target[1])), pod))
             time.sleep(0.1)
+        report(recorder, "-endpoints")
         syncs1 = metric(addr, healthz_port, "strait_config_sync_duration_seconds_sum") or 0.0
         count1 = metric(addr, healthz_port, "strait_config_sync_duration_seconds_count") or 0.0
         sync_ms = (syncs1 - syncs0) / max(1.0, count1 - count0) * 1000.0

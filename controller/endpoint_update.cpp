@@ -4,15 +4,35 @@
 
 namespace strait::controller {
 
+ServiceKeys::ServiceKeys(const std::set<std::string>& keys) : keys_(keys) {
+  if (keys.size() > kScanMax) return;
+  for (const std::string& key : keys) {
+    const size_t slash = key.find('/');
+    if (slash == std::string::npos) continue;  // not a Service key: matches nothing
+    std::string_view k(key);
+    split_.emplace_back(k.substr(0, slash), k.substr(slash + 1));
+  }
+}
+
+bool ServiceKeys::contains(std::string_view ns, std::string_view name) const {
+  if (keys_.size() <= kScanMax) {
+    for (const auto& [n, s] : split_) {
+      if (s == name && n == ns) return true;
+    }
+    return false;
+  }
+  scratch_.assign(ns).append("/").append(name);
+  return keys_.count(scratch_) > 0;
+}
+
 std::shared_ptr<Snapshot> refresh_endpoints(const Snapshot& previous, const Store& store,
                                             const std::set<std::string>& services) {
   auto next = std::make_shared<Snapshot>();
   next->routes = previous.routes;
   next->clusters = previous.clusters;
-  std::string key;  // reused: this loop visits every cluster on every EndpointSlice change
+  const ServiceKeys changed(services);
   for (auto& cluster : next->clusters) {
-    key.assign(cluster->service_namespace).append("/").append(cluster->service_name);
-    if (services.count(key) == 0) continue;
+    if (!changed.contains(cluster->service_namespace, cluster->service_name)) continue;
     const Service* service = store.find_service(cluster->service_namespace, cluster->service_name);
     if (service == nullptr) return nullptr;
     const ServicePort* port = nullptr;

@@ -6,11 +6,28 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "controller/store.hpp"
 #include "strait/snapshot.hpp"
 
 namespace strait::controller {
+
+// A set of "namespace/name" Service keys, asked about a namespace and a name without building the
+// key: the endpoint paths ask it for every cluster (10,000 at scale), about one or two Services.
+class ServiceKeys {
+ public:
+  explicit ServiceKeys(const std::set<std::string>& keys);
+  bool contains(std::string_view ns, std::string_view name) const;
+
+ private:
+  static constexpr size_t kScanMax = 8;
+  const std::set<std::string>& keys_;
+  std::vector<std::pair<std::string_view, std::string_view>> split_;  // when at most kScanMax
+  mutable std::string scratch_;
+};
 
 // `services` holds "namespace/name" keys. Returns null when the fast path does not apply (a
 // cluster's Service or port is gone: only a full translation can say what that means), in which

@@ -23,6 +23,7 @@ struct ObjectMeta {
   std::string creation_timestamp;  // RFC 3339, as the API server wrote it
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
+  bool operator==(const ObjectMeta&) const = default;
 };
 
 // ---- networking.k8s.io/v1 Ingress
@@ -30,42 +31,50 @@ struct ObjectMeta {
 struct ServiceBackendPort {
   std::optional<std::string> name;
   std::optional<int64_t> number;
+  bool operator==(const ServiceBackendPort&) const = default;
 };
 
 struct IngressServiceBackend {
   std::string name;
   ServiceBackendPort port;
+  bool operator==(const IngressServiceBackend&) const = default;
 };
 
 struct TypedLocalObjectReference {
   std::optional<std::string> api_group;
   std::string kind;
   std::string name;
+  bool operator==(const TypedLocalObjectReference&) const = default;
 };
 
 struct IngressBackend {
   std::optional<IngressServiceBackend> service;
   std::optional<TypedLocalObjectReference> resource;
+  bool operator==(const IngressBackend&) const = default;
 };
 
 struct HTTPIngressPath {
   std::optional<std::string> path;
   std::optional<std::string> path_type;  // "Exact", "Prefix", "ImplementationSpecific"
   IngressBackend backend;
+  bool operator==(const HTTPIngressPath&) const = default;
 };
 
 struct HTTPIngressRuleValue {
   std::vector<HTTPIngressPath> paths;
+  bool operator==(const HTTPIngressRuleValue&) const = default;
 };
 
 struct IngressRule {
   std::string host;  // "" = every host
   std::optional<HTTPIngressRuleValue> http;
+  bool operator==(const IngressRule&) const = default;
 };
 
 struct IngressTLS {
   std::vector<std::string> hosts;
   std::string secret_name;
+  bool operator==(const IngressTLS&) const = default;
 };
 
 struct IngressSpec {
@@ -73,6 +82,7 @@ struct IngressSpec {
   std::optional<IngressBackend> default_backend;
   std::vector<IngressRule> rules;
   std::vector<IngressTLS> tls;
+  bool operator==(const IngressSpec&) const = default;
 };
 
 // status.loadBalancer.ingress[] of an Ingress or a Service: where clients reach it.
@@ -86,6 +96,7 @@ struct Ingress {
   ObjectMeta metadata;
   IngressSpec spec;
   std::vector<LoadBalancerIngress> status_load_balancer;  // what the status writer compares
+  bool operator==(const Ingress&) const = default;
 };
 
 // ---- networking.k8s.io/v1 IngressClass (cluster-scoped)
@@ -100,6 +111,7 @@ struct IngressClassParameters {
   std::string name;
   std::optional<std::string> scope;
   std::optional<std::string> namespace_;
+  bool operator==(const IngressClassParameters&) const = default;
 };
 
 struct IngressClass {
@@ -111,6 +123,7 @@ struct IngressClass {
     auto it = metadata.annotations.find(std::string(kDefaultClassAnnotation));
     return it != metadata.annotations.end() && it->second == "true";
   }
+  bool operator==(const IngressClass&) const = default;
 };
 
 // ---- v1 Service
@@ -120,6 +133,7 @@ struct IntOrString {
   bool is_string = false;
   int64_t int_value = 0;
   std::string string_value;
+  bool operator==(const IntOrString&) const = default;
 };
 
 struct ServicePort {
@@ -129,6 +143,7 @@ struct ServicePort {
   std::string protocol;  // "" means TCP
   std::optional<std::string> app_protocol;
   int64_t node_port = 0;
+  bool operator==(const ServicePort&) const = default;
 };
 
 struct Service {
@@ -139,6 +154,7 @@ struct Service {
   std::vector<ServicePort> ports;
   std::vector<std::string> external_ips;                  // spec.externalIPs
   std::vector<LoadBalancerIngress> status_load_balancer;  // status.loadBalancer.ingress
+  bool operator==(const Service&) const = default;
 };
 
 // ---- discovery.k8s.io/v1 EndpointSlice
@@ -153,6 +169,7 @@ struct EndpointConditions {
   bool is_ready() const { return ready.value_or(true); }
   bool is_serving() const { return serving.value_or(true); }
   bool is_terminating() const { return terminating.value_or(false); }
+  bool operator==(const EndpointConditions&) const = default;
 };
 
 struct SliceEndpoint {
@@ -161,6 +178,7 @@ struct SliceEndpoint {
   std::optional<std::string> hostname;
   std::optional<std::string> node_name;
   std::optional<std::string> zone;
+  bool operator==(const SliceEndpoint&) const = default;
 };
 
 struct EndpointPort {
@@ -168,6 +186,7 @@ struct EndpointPort {
   std::optional<int64_t> port;      // nil means "all ports" (unusable for routing)
   std::optional<std::string> protocol;
   std::optional<std::string> app_protocol;
+  bool operator==(const EndpointPort&) const = default;
 };
 
 struct EndpointSlice {
@@ -180,6 +199,7 @@ struct EndpointSlice {
     auto it = metadata.labels.find(std::string(kServiceNameLabel));
     return it == metadata.labels.end() ? std::string() : it->second;
   }
+  bool operator==(const EndpointSlice&) const = default;
 };
 
 // ---- v1 Secret
@@ -189,6 +209,7 @@ struct Secret {
   std::string type;
   std::map<std::string, std::string> data;         // base64-decoded bytes
   std::map<std::string, std::string> string_data;  // as written (write-only in the API)
+  bool operator==(const Secret&) const = default;
 };
 
 // ---- any of the above

@@ -98,6 +98,7 @@ std::vector<const EndpointSlice*> Store::slices_for(const std::string& ns,
 }
 
 void StoreChanges::object(const Store& store, Kind kind, const std::string& key) {
+  if (kind != Kind::EndpointSlice) beyond_endpoints = true;
   switch (kind) {
     case Kind::Ingress:
       ingress(key);
@@ -127,9 +128,26 @@ ManifestFile ManifestSet::load(const std::string& path) {
 void ManifestSet::set_file(const std::string& path, std::vector<Object> objects) {
   std::vector<Object>& held = files_[path];
   std::vector<Object> old = std::exchange(held, std::move(objects));
+  // Objects the file still defines exactly as before keep their place and record no change: a
+  // rewritten Service file whose EndpointSlice alone moved is an endpoints-only change.
+  std::map<ObjectId, const Object*> before;
+  for (const Object& o : old) {
+    auto [it, added] = before.try_emplace(ObjectId(kind_of(o), object_key(o)), &o);
+    if (!added) it->second = nullptr;  // defined twice in the file: no shortcut
+  }
+  std::set<ObjectId> unchanged;
+  for (const Object& o : held) {
+    ObjectId id(kind_of(o), object_key(o));
+    auto it = before.find(id);
+    if (it == before.end()) continue;
+    if (it->second != nullptr && *it->second == o && unchanged.insert(id).second) continue;
+    unchanged.erase(id);  // defined twice in the new file
+    it->second = nullptr;
+  }
   std::set<ObjectId> touched;
   for (const Object& o : old) {
     ObjectId id(kind_of(o), object_key(o));
+    if (unchanged.count(id)) continue;
     auto it = defined_.find(id);
     if (it == defined_.end()) continue;
     it->second.where.erase(path);
@@ -139,6 +157,10 @@ void ManifestSet::set_file(const std::string& path, std::vector<Object> objects)
   for (size_t i = 0; i < held.size(); ++i) {
     ObjectId id(kind_of(held[i]), object_key(held[i]));
     Definitions& d = defined_[id];
+    if (unchanged.count(id)) {
+      d.where[path] = i;  // same object, maybe at another position in the file
+      continue;
+    }
     d.where.try_emplace(path, i);
     if (d.count++ > 0) ++duplicates_;
     touched.insert(std::move(id));

@@ -53,6 +53,8 @@ struct StoreChanges {
   // "namespace/name" of Services that changed, appeared or vanished, or whose EndpointSlices
   // did (both the old and the new owner when a slice's service-name label changed).
   std::set<std::string> services;
+  // Something other than an EndpointSlice changed (a Service, Ingress, Secret or class).
+  bool beyond_endpoints = false;
 
   void ingress(const std::string& key) { ingresses.insert(key); }
   void service(const std::string& key) { services.insert(key); }
@@ -60,6 +62,8 @@ struct StoreChanges {
   // after changing it: an EndpointSlice may move from one Service to another).
   void object(const Store& store, Kind kind, const std::string& key);
   bool empty() const { return !everything && ingresses.empty() && services.empty(); }
+  // Only EndpointSlices changed: refresh_endpoints() can apply it without a translation.
+  bool endpoints_only() const { return !everything && !beyond_endpoints && !services.empty(); }
   void clear() { *this = StoreChanges{}; }
 };
 

@@ -1,5 +1,7 @@
 #include "controller/translator.hpp"
 
+#include "controller/endpoint_update.hpp"
+
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -7,6 +9,7 @@
 #include <tuple>
 
 #include "controller/clusters.hpp"
+#include "controller/endpoint_update.hpp"
 #include "controller/validate.hpp"
 
 namespace strait::controller {
@@ -538,6 +541,32 @@ constexpr size_t kMaxRebuiltShare = 4;
 
 }  // namespace
 
+namespace {
+
+// Drops the cached clusters of the Services in `services`.
+void drop_clusters_of(ClusterCache& clusters, const ServiceKeys& services) {
+  for (auto it = clusters.begin(); it != clusters.end();) {
+    const Cluster& c = *it->second;
+    it =
+        services.contains(c.service_namespace, c.service_name) ? clusters.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace
+
+void IncrementalTranslator::endpoints_refreshed(const Snapshot& snapshot,
+                                                const std::set<std::string>& services) {
+  Cache& cache = *cache_;
+  // The cached clusters of those Services are stale: dropped, and the snapshot's taken instead.
+  const ServiceKeys changed(services);
+  drop_clusters_of(cache.clusters, changed);
+  for (const auto& c : snapshot.clusters) {
+    if (changed.contains(c->service_namespace, c->service_name))
+      cache.clusters.insert_or_assign(c->name, c);
+  }
+  cache.snapshot_clusters = snapshot.clusters;
+}
+
 Translation IncrementalTranslator::translate(const Store& store, const StoreChanges& changes) {
   Cache& cache = *cache_;
   // Only Ingresses changed (no Service, slice or class), and the previous result is there: the
@@ -557,14 +586,7 @@ Translation IncrementalTranslator::translate(const Store& store, const StoreChan
     for (const std::string& h : it->second.recorded.hosts) rebuilt.insert(h);
     cache.ingresses.erase(it);
   }
-  if (!changes.services.empty()) {
-    std::string service;  // reused: every cached cluster is checked
-    for (auto it = cache.clusters.begin(); it != cache.clusters.end();) {
-      const Cluster& c = *it->second;
-      service.assign(c.service_namespace).append("/").append(c.service_name);
-      it = changes.services.count(service) ? cache.clusters.erase(it) : std::next(it);
-    }
-  }
+  if (!changes.services.empty()) drop_clusters_of(cache.clusters, ServiceKeys(changes.services));
   // Ingresses deleted without being reported would otherwise stay cached forever; a cache
   // larger than the store means some did: start again from what the store holds.
   if (cache.ingresses.size() > store.ingresses.size()) {

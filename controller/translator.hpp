@@ -50,6 +50,10 @@ class IncrementalTranslator {
   // `changes` must name everything that changed in `store` since the previous call (the first
   // call and any call with changes.everything trust nothing).
   Translation translate(const Store& store, const StoreChanges& changes);
+  // The caller applied an endpoints-only change itself (refresh_endpoints(): `snapshot` is the
+  // result, `services` the Services whose slices changed): the cache takes its clusters, so the
+  // next call need not hear of those Services again.
+  void endpoints_refreshed(const Snapshot& snapshot, const std::set<std::string>& services);
   const TranslateOptions& options() const { return options_; }
   // How many translations copied the unchanged hosts from the previous table, and how many
   // merged every Ingress (for tests and benchmarks).

@@ -224,6 +224,11 @@ void ApiSource::sync() {
   if (!full_sync_needed_ && last_) {
     // Only endpoints moved: rebuild those clusters and keep the route table.
     if (auto next = refresh_endpoints(*last_, store_, services)) {
+      // Every change since the last translation was a slice, and each fast path told the
+      // translator its clusters: the next translation need not hear of these Services (it would
+      // merge every Ingress again instead of copying the unchanged hosts).
+      translator_.endpoints_refreshed(*next, services);
+      changes_.services.clear();
       record();
       if (equivalent(*last_, *next)) return;
       next->version = ++version_;
