@@ -8,10 +8,11 @@ memory, and the propagation latency of one changed file (p50/p99):
   - ingress:   the probe Ingress's file is rewritten to switch its backend Service;
   - endpoints: the probe Service's file is rewritten to move its EndpointSlice to the other pod.
 Latency runs from the rename that replaces the file (atomic, as editors and ConfigMap volumes
-do it) to the first request routed by the new state, so it includes strait's 50 ms inotify
-debounce, the rescan (a stat of every file), the parse of the changed file, the merge, a full
-translation and the equivalence check. strait's own sync time (merge + translate + compare)
-comes from its /metrics (strait_config_sync_duration_seconds).
+do it) to the first request routed by the new state, so it includes strait's 5 ms of inotify
+quiet after a completed write, the parse of the changed file, its merge into the store, the
+incremental translation (or, for an endpoints-only change, the refresh of that Service's
+clusters) and the equivalence check. strait's own sync time (translate + compare) comes from
+its /metrics (strait_config_sync_duration_seconds).
 
 Only loopback addresses are used: the 50,000 endpoints are 127.10.x.y addresses that are never
 contacted; the probe pods are echo_backend processes on 127.0.2.1 and 127.0.2.2.
@@ -283,9 +284,9 @@ slice in one file per Service), plus the probe Ingress and its two Services.
 | strait's sync per change (merge + translate + compare, from /metrics) | {sync_ms:.1f} ms | |
 
 Latency runs from the rename replacing the file to the first request routed by the new state:
-it includes the 50 ms inotify debounce, the rescan (stat of all {files} files), parsing the one
-changed file, merging every file's objects into a store, a full translation and the
-equivalence check. File mode has no endpoints-only fast path (API mode has one).
+it includes 5 ms of inotify quiet after the completed write, parsing the one changed file,
+merging its objects into the store, the incremental translation (an Ingress change) or the
+refresh of the changed Service's clusters (an endpoints-only change), and the equivalence check.
 """
         print(report)
         out_dir = os.path.join(ROOT, "bench", "results")

@@ -36,7 +36,8 @@ link() {  # name sources...
   clang++ "${flags[@]}" "${objs[@]}" -lyaml-cpp -o "$out/$name"
 }
 controller=(controller/*.cpp proxy/router.cpp common/log.cpp common/metrics.cpp common/ip_text.cpp)
-http1=(proxy/http1_parser.cpp proxy/path_normalizer.cpp proxy/head_writer.cpp proxy/router.cpp)
+http1=(proxy/http1_parser.cpp proxy/path_normalizer.cpp proxy/head_writer.cpp proxy/router.cpp
+       controller/route_index.cpp)
 compile tests/fuzz/fuzz_{http1_request,chunked,path,api_objects,manifest}.cpp "${controller[@]}" \
   "${http1[@]}"
 link fuzz_http1_request tests/fuzz/fuzz_http1_request.cpp "${http1[@]}"
