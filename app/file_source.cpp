@@ -1,7 +1,5 @@
 #include "app/file_source.hpp"
 
-#include "controller/endpoint_update.hpp"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
@@ -121,6 +119,8 @@ bool FileSource::translate_and_publish(bool changed) {
   const controller::Store& store = manifests_.store();
   for (const auto& w : manifests_.duplicate_warnings()) log_warning(w);
   controller::StoreChanges changes = manifests_.take_changes();
+  // A file rewritten with the same objects changed nothing.
+  if (last_ && changes.empty()) return false;
   if (last_ && changes.endpoints_only()) {
     // Only EndpointSlices moved (pods scaled, rolled or turned ready): rebuild those clusters and
     // keep the route table, as API mode does.

@@ -166,6 +166,23 @@ int32_t ClusterTable::resolve(const std::string& ns, const IngressServiceBackend
   return add(*service, *port, name_);
 }
 
+const ServicePort* cluster_port(const Service& service, std::string_view cluster_name) {
+  const size_t colon = cluster_name.rfind(':');
+  if (colon == std::string_view::npos) return nullptr;
+  const std::string_view port = cluster_name.substr(colon + 1);
+  int64_t number = 0;
+  const bool numeric =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (numeric) {
+    for (char c : port) number = number * 10 + (c - '0');
+  }
+  for (const ServicePort& p : service.ports) {
+    if (numeric ? p.port == number : p.name == port) return &p;
+  }
+  return nullptr;
+}
+
 int32_t ClusterTable::resolve_default_service(const std::string& ns_name) {
   std::string who = "Service " + ns_name;
   size_t slash = ns_name.find('/');

@@ -14,6 +14,11 @@ namespace strait::controller {
 // The upstream protocol a Service port's appProtocol asks for.
 UpstreamProtocol upstream_protocol(const std::optional<std::string>& app_protocol);
 
+// The port of `service` a cluster named "namespace/service:port" was built from, resolved as the
+// translation resolves an Ingress backend: a number takes the first port with that number, a
+// name the port with that name (port names always contain a letter). Null when none matches.
+const ServicePort* cluster_port(const Service& service, std::string_view cluster_name);
+
 // The endpoints of one Service port: addresses from the Service's EndpointSlices (ready ones;
 // serving+terminating ones only when none is ready), or the external name of an ExternalName
 // Service. `name` becomes Cluster::name.

@@ -35,10 +35,7 @@ std::shared_ptr<Snapshot> refresh_endpoints(const Snapshot& previous, const Stor
     if (!changed.contains(cluster->service_namespace, cluster->service_name)) continue;
     const Service* service = store.find_service(cluster->service_namespace, cluster->service_name);
     if (service == nullptr) return nullptr;
-    const ServicePort* port = nullptr;
-    for (const ServicePort& p : service->ports) {
-      if (p.port == cluster->service_port) port = &p;
-    }
+    const ServicePort* port = cluster_port(*service, cluster->name);
     if (port == nullptr) return nullptr;
     cluster = std::make_shared<const Cluster>(build_cluster(store, *service, *port, cluster->name));
   }

@@ -61,8 +61,12 @@ struct StoreChanges {
   // Records a change to the object `key` of `kind` as `store` holds it now (call before and
   // after changing it: an EndpointSlice may move from one Service to another).
   void object(const Store& store, Kind kind, const std::string& key);
-  bool empty() const { return !everything && ingresses.empty() && services.empty(); }
-  // Only EndpointSlices changed: refresh_endpoints() can apply it without a translation.
+  // Nothing at all changed (a Secret alone is a change: beyond_endpoints).
+  bool empty() const {
+    return !everything && !beyond_endpoints && ingresses.empty() && services.empty();
+  }
+  // Only EndpointSlices changed: refresh_endpoints() can apply it without a translation. Exact
+  // only for changes recorded through object() (service() and ingress() do not say which kind).
   bool endpoints_only() const { return !everything && !beyond_endpoints && !services.empty(); }
   void clear() { *this = StoreChanges{}; }
 };

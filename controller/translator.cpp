@@ -1,7 +1,5 @@
 #include "controller/translator.hpp"
 
-#include "controller/endpoint_update.hpp"
-
 #include <algorithm>
 #include <map>
 #include <optional>

@@ -44,6 +44,36 @@ TEST(EndpointUpdate, RebuildsOnlyTheChangedClusterAndSharesTheRest) {
   EXPECT_FALSE(equivalent(*after, *before.snapshot));
 }
 
+// Two ports may share a number (53/UDP "dns" and 53/TCP "dns-tcp"): a cluster is refreshed with
+// the port the Ingress named, as the translation resolved it (by name; a number takes the first
+// port with it), never merely one with the same number.
+TEST(EndpointUpdate, RefreshesWithThePortTheIngressNamed) {
+  Store store;
+  store.upsert(make_service("net", "dns", {{"dns", 53}, {"dns-tcp", 53}}));
+  store.upsert(make_slice("net", "dns-u", "dns", "dns", 5353, {{"10.0.2.1"}}));
+  store.upsert(make_slice("net", "dns-t", "dns", "dns-tcp", 5354, {{"10.0.3.1"}}));
+  Ingress ing = make_ingress(
+      "net", "ing", "dns.example",
+      {{"/udp", "Prefix", "dns"}, {"/tcp", "Prefix", "dns"}, {"/num", "Prefix", "dns", 53}});
+  auto& paths = ing.spec.rules[0].http->paths;
+  paths[0].backend.service->port = {std::string("dns"), std::nullopt};
+  paths[1].backend.service->port = {std::string("dns-tcp"), std::nullopt};
+  store.upsert(ing);
+  Translation before = translate(store, {});
+  ASSERT_EQ(before.snapshot->clusters.size(), 3u);
+  store.upsert(make_slice("net", "dns-u", "dns", "dns", 5353, {{"10.0.2.1"}, {"10.0.2.2"}}));
+  store.upsert(make_slice("net", "dns-t", "dns", "dns-tcp", 5354, {{"10.0.3.1"}, {"10.0.3.2"}}));
+  auto after = refresh_endpoints(*before.snapshot, store, {"net/dns"});
+  ASSERT_NE(after, nullptr);
+  Translation full = translate(store, {});
+  EXPECT_TRUE(equivalent(*after, *full.snapshot));
+  for (const auto& c : after->clusters) {
+    ASSERT_EQ(c->endpoints.size(), 2u) << c->name;
+    const bool tcp = c->name.ends_with(":dns-tcp");
+    EXPECT_EQ(c->endpoints[0].port, tcp ? 5354 : 5353) << c->name;
+  }
+}
+
 TEST(EndpointUpdate, GivesUpWhenTheServiceIsGone) {
   Store store = two_services();
   Translation before = translate(store, {});

@@ -346,6 +346,33 @@ TEST(ManifestSetIncremental, RandomFileChangesKeepTheMergedStoreAndTranslation) 
   }
 }
 
+// What a rewritten file records: nothing when its objects are the same (in another order too), a
+// change beyond endpoints for a changed Secret (certificates are read on every translation), and
+// endpoints only when only an EndpointSlice beside its unchanged Service moved.
+TEST(ManifestSetIncremental, ARewrittenFileRecordsWhatChanged) {
+  Generator gen(7);
+  Service service = make_service("a", "s0");
+  EndpointSlice slice = make_slice("a", "sl0", "s0", "", 8080, {{"10.0.0.1"}});
+  Secret secret = gen.secret("a", "sec0");
+  ManifestSet set;
+  set.set_file("/m/app.yaml", {service, slice, secret});
+  set.take_changes();
+  set.set_file("/m/app.yaml", {secret, service, slice});
+  StoreChanges same = set.take_changes();
+  EXPECT_TRUE(same.empty());
+  secret.data["tls.crt"] = "ROTATED";
+  set.set_file("/m/app.yaml", {service, slice, secret});
+  StoreChanges rotated = set.take_changes();
+  EXPECT_FALSE(rotated.empty());
+  EXPECT_FALSE(rotated.endpoints_only());
+  slice = make_slice("a", "sl0", "s0", "", 8080, {{"10.0.0.2"}});
+  set.set_file("/m/app.yaml", {service, slice, secret});
+  StoreChanges moved = set.take_changes();
+  EXPECT_TRUE(moved.endpoints_only());
+  EXPECT_EQ(moved.services, std::set<std::string>{"a/s0"});
+  EXPECT_EQ(set.store().endpoint_slices.at("a/sl0").endpoints[0].addresses[0], "10.0.0.2");
+}
+
 // The file source's way through a change (app/file_source.cpp): a rewritten file whose objects
 // differ only in EndpointSlices (the Service beside them unchanged) records an endpoints-only
 // change, which refresh_endpoints() applies and the translator is told of; anything else is
