@@ -33,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_scale import Probe, cpu_s, endpoint_address, free_port, percentile, rss_kib, wait_for  # noqa: E402
+import perf_profile  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -209,24 +210,7 @@ def main():
         probe_svc = os.path.join(manifests, "services", "probe-a.yaml")
         ingress_lat, endpoint_lat = [], []
         def record(suffix):
-            if not args.perf:
-                return None
-            rec = subprocess.Popen(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F",
-                                    "2000", "-o", f"{args.perf}{suffix}.data", "-p",
-                                    str(strait.pid)], stderr=subprocess.DEVNULL)
-            time.sleep(0.5)
-            return rec
-
-        def report(rec, suffix):
-            if not rec:
-                return
-            rec.send_signal(2)
-            rec.wait(timeout=120)
-            with open(f"{args.perf}{suffix}.txt", "w") as f:
-                f.write(subprocess.run(["perf", "report", "-i", f"{args.perf}{suffix}.data",
-                                        "--stdio", "--no-children", "--sort", "symbol", "-g",
-                                        "none", "--percent-limit", "0.5"],
-                                       capture_output=True, text=True).stdout)
+            return perf_profile.Recording(strait.pid, args.perf + suffix) if args.perf else None
 
         recorder = record("")
         cpu0 = cpu_s(strait.pid)
@@ -236,7 +220,8 @@ def main():
                 probe_ing, ingress_yaml("probe", "probe.bench.example", svc)), pod))
             time.sleep(0.1)  # let the debounce window of the previous change close
         ingress_cpu_ms = (cpu_s(strait.pid) - cpu0) * 1000.0 / args.changes
-        report(recorder, "")
+        if recorder:
+            recorder.stop()
         if args.changes % 2 == 1:
             measure(lambda: replace_file(probe_ing, ingress_yaml("probe", "probe.bench.example",
                                                                  "probe-a")), "a")
@@ -247,7 +232,8 @@ def main():
             endpoint_lat.append(measure(lambda: replace_file(
                 probe_svc, service_yaml("probe-a", [target[0]], target[1])), pod))
             time.sleep(0.1)
-        report(recorder, "-endpoints")
+        if recorder:
+            recorder.stop()
         syncs1 = metric(addr, healthz_port, "strait_config_sync_duration_seconds_sum") or 0.0
         count1 = metric(addr, healthz_port, "strait_config_sync_duration_seconds_count") or 0.0
         sync_ms = (syncs1 - syncs0) / max(1.0, count1 - count0) * 1000.0

@@ -2,7 +2,7 @@
 """What one request costs strait, in counts that do not depend on the machine's other tenants:
 instructions (valgrind --tool=callgrind) and system calls (strace -c), per request, under a fixed
 wrk load; plus CPU microseconds per request from /proc (noisy on a shared machine), and `perf`:
-a `perf record -g` profile of user and kernel time by symbol, written to a text file.
+a `perf record` profile of user and kernel time by symbol, written to a text file.
 
 Each of --binaries (strait builds to compare, e.g. before and after a change) is measured in the
 same way, one after the other, in front of the same three nginx origins as bench/http_bench.py.
@@ -22,6 +22,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
+import perf_profile  # noqa: E402
 
 LOADS = {"h1": ("http", False), "h1-close": ("http", True), "tls": ("https", False)}
 
@@ -101,21 +102,11 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
         bench.stop_all()
         return calls / n
     if how == "perf":
-        data = os.path.join(bench.tmp, "perf.data")
-        tracer = subprocess.Popen(["perf", "record", "-q", "-g", "-o", data, "-p", str(s.proc.pid)],
-                                  stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        build = os.path.basename(os.path.dirname(os.path.dirname(binary)))
+        recording = perf_profile.Recording(s.proc.pid, f"{args.keep_profile or 'perf'}.{build}.{load}")
         n = wrk(args, bench.tmp, scheme, target_port, close)
-        tracer.send_signal(2)
-        tracer.wait(timeout=60)
-        report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
-                                 "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.4"],
-                                capture_output=True, text=True).stdout
-        keep = f"{args.keep_profile or 'perf'}.{os.path.basename(os.path.dirname(os.path.dirname(binary)))}.{load}.txt"
-        with open(keep, "w") as fh:
-            fh.write(report)
-        subprocess.run(["cp", data, keep[:-4] + ".data"], check=True)
-        print(f"perf profile: {keep} (perf report -i {keep[:-4]}.data)", file=sys.stderr)
+        print(f"perf profile: {recording.stop()} (perf report -i {recording.prefix}.data)",
+              file=sys.stderr)
         bench.stop_all()
         return float(n)
     before = sum(hb.cpu_ticks([s.proc.pid]))

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <tuple>
 
@@ -130,6 +131,19 @@ bool ClusterTable::ensure(const std::string& name) {
   return true;
 }
 
+namespace {
+
+// An Ingress backend's Service port: the first with `number`, else the first named `name`.
+const ServicePort* find_port(const Service& service, std::optional<int64_t> number,
+                             std::optional<std::string_view> name) {
+  for (const ServicePort& p : service.ports) {
+    if (number ? p.port == *number : name && p.name == *name) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 int32_t ClusterTable::resolve(const std::string& ns, const IngressServiceBackend& backend,
                               const std::string& who) {
   // Most backends name a Service port an earlier path already resolved (an Ingress's paths
@@ -147,16 +161,10 @@ int32_t ClusterTable::resolve(const std::string& ns, const IngressServiceBackend
     warnings_.push_back({who, "backend Service " + ns + "/" + backend.name + " not found"});
     return kBackendUnavailable;
   }
-  const ServicePort* port = nullptr;
-  std::string port_label;
-  for (const ServicePort& p : service->ports) {
-    if (backend.port.number ? p.port == *backend.port.number
-                            : backend.port.name && p.name == *backend.port.name) {
-      port = &p;
-      break;
-    }
-  }
-  port_label =
+  const ServicePort* port = find_port(
+      *service, backend.port.number,
+      backend.port.name ? std::optional<std::string_view>(*backend.port.name) : std::nullopt);
+  const std::string port_label =
       backend.port.number ? std::to_string(*backend.port.number) : backend.port.name.value_or("");
   if (port == nullptr) {
     warnings_.push_back({who, "backend Service " + ns + "/" + backend.name + " has no port " +
@@ -171,16 +179,10 @@ const ServicePort* cluster_port(const Service& service, std::string_view cluster
   if (colon == std::string_view::npos) return nullptr;
   const std::string_view port = cluster_name.substr(colon + 1);
   int64_t number = 0;
-  const bool numeric =
-      !port.empty() && port.size() <= 5 &&
-      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (numeric) {
-    for (char c : port) number = number * 10 + (c - '0');
-  }
-  for (const ServicePort& p : service.ports) {
-    if (numeric ? p.port == number : p.name == port) return &p;
-  }
-  return nullptr;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (!port.empty() && ec == std::errc() && end == port.data() + port.size())
+    return find_port(service, number, std::nullopt);
+  return find_port(service, std::nullopt, port);
 }
 
 int32_t ClusterTable::resolve_default_service(const std::string& ns_name) {

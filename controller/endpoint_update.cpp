@@ -4,8 +4,9 @@
 
 namespace strait::controller {
 
-ServiceKeys::ServiceKeys(const std::set<std::string>& keys) : keys_(keys) {
-  if (keys.size() > kScanMax) return;
+ServiceKeys::ServiceKeys(const std::set<std::string>& keys)
+    : keys_(keys), scan_(keys.size() <= kScanMax) {
+  if (!scan_) return;
   for (const std::string& key : keys) {
     const size_t slash = key.find('/');
     if (slash == std::string::npos) continue;  // not a Service key: matches nothing
@@ -15,7 +16,7 @@ ServiceKeys::ServiceKeys(const std::set<std::string>& keys) : keys_(keys) {
 }
 
 bool ServiceKeys::contains(std::string_view ns, std::string_view name) const {
-  if (keys_.size() <= kScanMax) {
+  if (scan_) {
     for (const auto& [n, s] : split_) {
       if (s == name && n == ns) return true;
     }

@@ -24,8 +24,9 @@ class ServiceKeys {
 
  private:
   static constexpr size_t kScanMax = 8;
-  const std::set<std::string>& keys_;
-  std::vector<std::pair<std::string_view, std::string_view>> split_;  // when at most kScanMax
+  const std::set<std::string>& keys_;  // not changed while this lives
+  const bool scan_;                    // few keys: compare split_ instead of building keys
+  std::vector<std::pair<std::string_view, std::string_view>> split_;
   mutable std::string scratch_;
 };
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "controller/clusters.hpp"
 #include "tests/unit/test_support.hpp"
 
 namespace strait::controller::testing {
@@ -71,6 +72,32 @@ TEST(EndpointUpdate, RefreshesWithThePortTheIngressNamed) {
     ASSERT_EQ(c->endpoints.size(), 2u) << c->name;
     const bool tcp = c->name.ends_with(":dns-tcp");
     EXPECT_EQ(c->endpoints[0].port, tcp ? 5354 : 5353) << c->name;
+  }
+}
+
+TEST(EndpointUpdate, ClusterPortReadsTheNameItWasBuiltFrom) {
+  const Service service = make_service("net", "dns", {{"dns", 53}, {"dns-tcp", 53}, {"web", 80}});
+  auto name_of = [](const ServicePort* p) { return p == nullptr ? std::string("none") : p->name; };
+  EXPECT_EQ(name_of(cluster_port(service, "net/dns:53")), "dns");  // the first with the number
+  EXPECT_EQ(name_of(cluster_port(service, "net/dns:dns-tcp")), "dns-tcp");
+  EXPECT_EQ(name_of(cluster_port(service, "net/dns:80")), "web");
+  // Malformed or unknown: no port, so the caller translates everything instead.
+  for (const char* bad : {"net/dns", "net/dns:", "net/dns:8080", "net/dns:-53", "net/dns:5x3",
+                          "net/dns:99999999999999999999", "net/dns:DNS"}) {
+    EXPECT_EQ(cluster_port(service, bad), nullptr) << bad;
+  }
+}
+
+TEST(EndpointUpdate, ServiceKeysMatchWithFewAndManyKeys) {
+  for (size_t count : {size_t{1}, size_t{8}, size_t{9}, size_t{40}}) {
+    std::set<std::string> keys = {"no-slash"};
+    for (size_t i = 0; i < count; ++i) keys.insert("ns" + std::to_string(i) + "/svc");
+    const ServiceKeys match(keys);
+    EXPECT_TRUE(match.contains("ns0", "svc")) << count;
+    EXPECT_TRUE(match.contains("ns" + std::to_string(count - 1), "svc")) << count;
+    EXPECT_FALSE(match.contains("ns0", "svc2")) << count;
+    EXPECT_FALSE(match.contains("ns", "0/svc")) << count;
+    EXPECT_FALSE(match.contains("no-slash", "")) << count;
   }
 }
 
