@@ -1,5 +1,9 @@
 #include "proxy/client_connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -25,6 +29,7 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::chrono::milliseconds kLinger{2000};
 
 using error_code = boost::system::error_code;
+using quick_ack = boost::asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_QUICKACK>;
 
 }  // namespace
 
@@ -239,6 +244,14 @@ void ClientConnection<Stream>::handle_request() {
   ex_->upstream_name.clear();
   keep_alive_ = ex_->request.keep_alive && requests_ < o.keepalive_requests;
   request_has_body_ = ex_->request.framing != BodyFraming::None;
+  if (request_has_body_ && (ex_->request.framing != BodyFraming::Length ||
+                            buffered() - ex_->request.head_size < ex_->request.content_length)) {
+    // The listener delays ACKs (worker.cpp), so the response carries the request's ACK. A body
+    // still to come must not wait for that: a client with Nagle on holds a small body back until
+    // its head is acknowledged, which would cost it the delayed-ACK timer (40 ms).
+    error_code ignored;
+    lowest().set_option(quick_ack(true), ignored);
+  }
   worker_.make_request_id(ex_->request_id);
 
   head_consumed_ = false;
@@ -602,9 +615,53 @@ void ClientConnection<Stream>::on_response_head() {
     return upstream_failed_mid_response(ex_->response_body.error());
   for (const auto& b : ex_->response_body.buffers()) ex_->write_buffers.push_back(b);
   set_deadline(worker_.options().proxy_send_timeout);
+  if constexpr (!kTls) {
+    // The whole response is here and the connection closes right after it: its FIN can ride on
+    // the same segment.
+    if (ex_->response_body.done() && !keep_alive_ && closes_at_once() &&
+        send_held_for_fin(ex_->write_buffers))
+      return on_response_written({});
+  }
   write_client(ex_->write_buffers, [self = this->shared_from_this()](const error_code& ec, size_t) {
     self->on_response_written(ec);
   });
+}
+
+template <typename Stream>
+bool ClientConnection<Stream>::send_held_for_fin(std::vector<asio::const_buffer>& buffers) {
+  // MSG_MORE keeps the bytes queued; the shutdown in linger() then sets FIN on that queued
+  // segment and pushes it: data and FIN in one packet instead of two (the client's ACK of the
+  // data goes too). Whatever the socket does not take at once goes the usual way.
+  std::array<iovec, 64> iov;  // a response head and up to 16 re-framed chunks fit
+  if (buffers.size() > iov.size()) return false;
+  size_t total = 0;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};
+    total += buffers[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = buffers.size();
+  ssize_t sent = ::sendmsg(lowest().native_handle(), &msg, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent <= 0) return false;
+  fin_held_ = true;
+  if (static_cast<size_t>(sent) == total) return true;
+  // Partial: drop what went and write the rest with Asio.
+  size_t skip = static_cast<size_t>(sent);
+  size_t first = 0;
+  while (skip >= buffers[first].size()) skip -= buffers[first++].size();
+  buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(first));
+  buffers.front() += skip;
+  return false;
+}
+
+template <typename Stream>
+bool ClientConnection<Stream>::closes_at_once() const {
+  // No byte can follow this exchange's request: the client asked to close, the request had no
+  // body and nothing came after it.
+  const size_t head_left = head_consumed_ ? 0 : ex_->request.head_size;
+  return ex_->request.status == ParseStatus::Complete && !ex_->request.keep_alive &&
+         !request_has_body_ && buffered() == head_left;
 }
 
 template <typename Stream>
@@ -889,13 +946,17 @@ void ClientConnection<Stream>::linger() {
   // Half-close, then read and discard until the client closes (or a short deadline), so the
   // response is not destroyed by a reset caused by unread request bytes.
   if constexpr (!kTls) {
-    // Unless no such byte can come: the client asked to close, its request had no body and
-    // nothing followed it. Closing at once saves the shutdown and the read of its FIN, as
-    // nginx does. (TLS keeps the close_notify exchange below.)
-    const size_t head_left = head_consumed_ ? 0 : ex_->request.head_size;
-    if (ex_->request.status == ParseStatus::Complete && !ex_->request.keep_alive &&
-        !request_has_body_ && buffered() == head_left)
+    // Unless no such byte can come (closes_at_once()). Closing at once saves the read of the
+    // client's FIN, as nginx does. (TLS keeps the close_notify exchange below.)
+    if (closes_at_once()) {
+      if (fin_held_) {
+        // send_held_for_fin() left the response queued: the FIN goes with it. shutdown, not
+        // close alone: a close with unread input would reset and discard the queued response.
+        error_code ignored;
+        lowest().shutdown(tcp::socket::shutdown_send, ignored);
+      }
       return close();
+    }
   }
   phase_ = Phase::Linger;
   begin_ = end_ = 0;

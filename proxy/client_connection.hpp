@@ -80,6 +80,11 @@ class ClientConnection final : public TimedConnection,
   void forward_response_body();
   void on_response_written(const boost::system::error_code& ec);
   void finish_exchange();
+  // Plain connections: sends a complete last response held back (MSG_MORE) so that the FIN
+  // linger() sends joins it. True when all of it went; otherwise `buffers` keeps what is left.
+  bool send_held_for_fin(std::vector<boost::asio::const_buffer>& buffers);
+  // Nothing can follow this exchange's request on the connection: closing needs no linger.
+  bool closes_at_once() const;
   // HTTP/2 to an h2c pod (Service port appProtocol grpc / kubernetes.io/h2c): the request body
   // is unframed into DATA, the response framed back (chunked when its length is unknown, with
   // the HTTP/2 trailers in the last chunk).
@@ -169,7 +174,9 @@ class ClientConnection final : public TimedConnection,
   bool keep_alive_ = true;
   bool response_started_ = false;
   bool hsts_ = false;
-  bool tunnel_writing_to_client_ = false;  // this exchange's host wants Strict-Transport-Security
+  bool tunnel_writing_to_client_ = false;
+  bool fin_held_ = false;  // the last response is queued with MSG_MORE, waiting for the FIN  //
+                           // this exchange's host wants Strict-Transport-Security
   bool upstream_eof_ = false;
   bool awaiting_upstream_body_ = false;  // Respond phase: the deadline is the upstream's read
   boost::system::error_code upstream_error_;

@@ -21,6 +21,7 @@
 namespace strait::proxy {
 namespace {
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+using no_quick_ack = asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_QUICKACK>;
 constexpr std::chrono::milliseconds kTick{250};
 // Connections accepted per listener wakeup before the other work of the loop gets its turn (the
 // wait is re-armed level-checked, so what is still queued wakes it again at once).
@@ -51,6 +52,10 @@ void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at) {
   acceptor.set_option(tcp::no_delay(true));
   acceptor.bind(at);
   acceptor.listen(asio::socket_base::max_listen_connections);
+  // Delayed ACKs from the first byte (HAProxy does the same for HTTP): the response, or the
+  // ServerHello, acknowledges the request, one packet fewer per new connection. Accepted sockets
+  // inherit it; it must be set after listen(), which resets the ACK state.
+  acceptor.set_option(no_quick_ack(false));
   // accept4 on the native descriptor must not block.
   acceptor.non_blocking(true);
 }
