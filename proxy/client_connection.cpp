@@ -910,20 +910,31 @@ void ClientConnection<Stream>::respond_local(int status, bool close_after) {
 template <typename Stream>
 void ClientConnection<Stream>::write_response_and_continue(int status) {
   set_deadline(worker_.options().proxy_send_timeout);
-  write_client(asio::buffer(ex_->response_head_out),
-               [self = this->shared_from_this(), status](const error_code& ec, size_t n) {
-                 if (ec) return self->close();
-                 self->append_access_log(status, n);
-                 self->snapshot_.reset();
-                 if (!self->keep_alive_) return self->linger();
-                 // Keep-alive: a bodiless request answered before it was forwarded
-                 // still has its head in the buffer.
-                 if (!self->head_consumed_) {
-                   self->consume(self->ex_->request.head_size);
-                   self->head_consumed_ = true;
-                 }
-                 self->read_head();
+  ex_->write_buffers.clear();
+  ex_->write_buffers.emplace_back(ex_->response_head_out.data(), ex_->response_head_out.size());
+  if constexpr (!kTls) {
+    if (!keep_alive_ && closes_at_once() && send_held_for_fin(ex_->write_buffers))
+      return on_local_response_written(status, {});
+  }
+  write_client(ex_->write_buffers,
+               [self = this->shared_from_this(), status](const error_code& ec, size_t) {
+                 self->on_local_response_written(status, ec);
                });
+}
+
+template <typename Stream>
+void ClientConnection<Stream>::on_local_response_written(int status, const error_code& ec) {
+  if (ec) return close();
+  append_access_log(status, ex_->response_head_out.size());
+  snapshot_.reset();
+  if (!keep_alive_) return linger();
+  // Keep-alive: a bodiless request answered before it was forwarded still has its head in the
+  // buffer.
+  if (!head_consumed_) {
+    consume(ex_->request.head_size);
+    head_consumed_ = true;
+  }
+  read_head();
 }
 
 template <typename Stream>

@@ -116,6 +116,7 @@ class ClientConnection final : public TimedConnection,
   void redirect_to_https();
   // Writes response_head_out_ (a response strait made itself), then the next request or close.
   void write_response_and_continue(int status);
+  void on_local_response_written(int status, const boost::system::error_code& ec);
   void linger();
   void close();
   void release_upstream(bool reusable);

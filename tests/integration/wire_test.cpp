@@ -43,7 +43,8 @@ class WireTest : public IntegrationTest {
 
   // One request on a new connection, read until strait closes it. nagle: the client sends as
   // most do, a small write waiting for the ACK of the earlier one.
-  std::optional<Exchange> exchange(const std::string& head, const std::string& body, bool nagle) {
+  std::optional<Exchange> exchange(const std::string& head, const std::string& body, bool nagle,
+                                   int status = 200) {
     SegmentCapture capture;
     if (!capture.open()) {
       skip_reason_ = capture.error();
@@ -63,7 +64,7 @@ class WireTest : public IntegrationTest {
     }
     const auto r = c.read_response();
     e.took = Clock::now() - start;
-    EXPECT_TRUE(r && r->status == 200) << (r ? r->describe() : c.error());
+    EXPECT_TRUE(r && r->status == status) << (r ? r->describe() : c.error());
     EXPECT_TRUE(c.wait_closed(5s));
     e.segments = capture.connection(local_port(c.fd()), strait().http_port);
     return e;
@@ -109,6 +110,22 @@ TEST_F(WireTest, AResponseBeforeCloseCarriesTheFinAndTheRequestsAck) {
     ack_on_response = !own_ack;
   }
   EXPECT_TRUE(ack_on_response) << "every attempt was too slow to tell:" << seen;
+}
+
+TEST_F(WireTest, AnAnswerOfStraitsOwnBeforeCloseCarriesTheFin) {
+  // 404 for a host no Ingress names: written by strait, not forwarded.
+  const auto e = exchange(
+      "GET /w HTTP/1.1\r\nHost: nowhere.example.com\r\nConnection: close\r\n\r\n", "", false, 404);
+  if (!e) GTEST_SKIP() << skip_reason_;
+  const TcpSegment* last_data = nullptr;
+  size_t server_fins = 0;
+  for (const TcpSegment& s : e->segments) {
+    if (s.from_server && s.payload > 0) last_data = &s;
+    if (s.from_server && s.has(TcpSegment::kFin)) ++server_fins;
+  }
+  ASSERT_TRUE(last_data) << e->describe();
+  EXPECT_TRUE(last_data->has(TcpSegment::kFin)) << "the FIN came apart:" << e->describe();
+  EXPECT_EQ(server_fins, 1u) << e->describe();
 }
 
 TEST_F(WireTest, ARequestWhoseBodyIsStillToComeIsAcknowledgedAtOnce) {
