@@ -19,6 +19,7 @@
 #include "proxy/h2_memory.hpp"
 #include "proxy/head_writer.hpp"
 #include "proxy/path_normalizer.hpp"
+#include "proxy/tls_stream.hpp"
 #include "strait/clock.hpp"
 #include "tls/certificate_set.hpp"
 
@@ -74,8 +75,7 @@ void ClientConnection<Stream>::start() {
     tls::CertificateSet::attach(stream_.native_handle(), snapshot_.certificates());
     phase_ = Phase::ReadHead;
     set_deadline(worker_.options().client_header_timeout);
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = this->shared_from_this()](const error_code& ec) {
+    stream_.async_handshake([self = this->shared_from_this()](const error_code& ec) {
                               self->snapshot_.reset();
                               if (ec) return self->close();
                               if (self->negotiated_h2()) return self->hand_off_to_http2();
@@ -1344,6 +1344,6 @@ void ClientConnection<Stream>::release_h2c(bool cancel) {
 }
 
 template class ClientConnection<tcp::socket>;
-template class ClientConnection<asio::ssl::stream<tcp::socket>>;
+template class ClientConnection<TlsStream>;
 
 }  // namespace strait::proxy

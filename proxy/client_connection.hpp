@@ -17,7 +17,7 @@
 
 namespace strait::proxy {
 
-// Stream is tcp::socket (the HTTP port) or asio::ssl::stream<tcp::socket> (the HTTPS port); both
+// Stream is tcp::socket (the HTTP port) or TlsStream (the HTTPS port, tls_stream.hpp); both
 // are instantiated in client_connection.cpp.
 template <typename Stream>
 class ClientConnection final : public TimedConnection,

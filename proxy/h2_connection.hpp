@@ -14,13 +14,13 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "proxy/h2_memory.hpp"
+#include "proxy/tls_stream.hpp"
 #include "proxy/worker.hpp"
 
 struct nghttp2_session;
@@ -120,7 +120,7 @@ class Http2Connection : public TimedConnection,
 // Takes over a connection the HTTP/1 side identified as HTTP/2.
 void start_http2(Worker& worker, tcp::socket socket, std::string client_ip, std::string server_port,
                  std::string_view already_read);
-void start_http2(Worker& worker, asio::ssl::stream<tcp::socket> stream, std::string client_ip,
+void start_http2(Worker& worker, TlsStream stream, std::string client_ip,
                  std::string server_port);
 
 }  // namespace strait::proxy

@@ -8,13 +8,14 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 
 #include "proxy/client_connection.hpp"
+#include "proxy/tls_stream.hpp"
 #include "strait/ip_text.hpp"
 #include "strait/log.hpp"
 
@@ -178,9 +179,9 @@ bool Worker::accept_queued(bool tls) {
       socket.close(ec);
       continue;
     }
-    using TlsStream = asio::ssl::stream<tcp::socket>;
     std::make_shared<ClientConnection<TlsStream>>(
-        *this, TlsStream(std::move(socket), *tls_context_), std::move(client_ip), port)
+        *this, TlsStream(std::move(socket), tls_context_->native_handle()), std::move(client_ip),
+        port)
         ->start();
   }
   return true;

@@ -3,7 +3,11 @@
 // forwarded headers, a broken Secret beside a good one, and rotation under an open connection.
 // Clients: curl, openssl s_client (certificate selection, protocols, resumption, ticket key
 // rotation) and sslscan (the whole protocol and cipher surface).
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -40,6 +44,73 @@ std::string base64(const std::string& data) {
 struct Cert {
   std::filesystem::path crt, key;
   std::string crt_pem, key_pem;
+};
+
+// A TLS 1.3 client on OpenSSL itself, for what command-line clients can not do mid-connection
+// (KeyUpdate). Blocking socket; every call has the socket's 10 s timeouts.
+class OpensslClient {
+ public:
+  OpensslClient(const std::string& addr, uint16_t port, const std::string& sni) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+    SSL_CTX_set_msg_callback(ctx_, &OpensslClient::on_message);
+    fd_ = connect_tcp(addr, port);
+    if (fd_ < 0) return;
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_msg_callback_arg(ssl_, this);
+    SSL_set_tlsext_host_name(ssl_, sni.c_str());
+    SSL_set_fd(ssl_, fd_);
+    connected_ = SSL_connect(ssl_) == 1;
+  }
+  ~OpensslClient() {
+    if (ssl_) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  bool connected() const { return connected_; }
+  bool send(const std::string& data) {
+    return SSL_write(ssl_, data.data(), static_cast<int>(data.size())) ==
+           static_cast<int>(data.size());
+  }
+  // One response with a Content-Length body: its status, or 0 on error.
+  int read_response(std::string* body = nullptr) {
+    std::string in;
+    char buf[4096];
+    size_t head_end = std::string::npos;
+    size_t need = std::string::npos;
+    while (need == std::string::npos || in.size() < need) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n <= 0) return 0;
+      in.append(buf, static_cast<size_t>(n));
+      if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+        const std::string head = to_lower(in.substr(0, head_end));
+        const size_t cl = head.find("content-length:");
+        if (cl == std::string::npos) return 0;
+        need = head_end + 4 + std::stoul(head.substr(cl + 15));
+      }
+    }
+    if (body) *body = in.substr(head_end + 4);
+    return std::stoi(in.substr(9, 3));
+  }
+  SSL* ssl() { return ssl_; }
+  int key_updates_received() const { return key_updates_received_; }
+
+ private:
+  static void on_message(int write_p, int, int content_type, const void* buf, size_t len, SSL*,
+                         void* arg) {
+    // TLS 1.3 handshake messages after the handshake: a KeyUpdate (type 24) from the server.
+    const auto* bytes = static_cast<const unsigned char*>(buf);
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && bytes[0] == 24)
+      ++static_cast<OpensslClient*>(arg)->key_updates_received_;
+  }
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool connected_ = false;
+  int key_updates_received_ = 0;
 };
 
 class TlsTest : public IntegrationTest {
@@ -432,6 +503,31 @@ TEST_F(TlsTest, HttpRedirectsToHttpsHstsAndForwardedHeaders) {
   EXPECT_EQ(echo_header_values(echo, "X-Forwarded-Proto"), std::vector<std::string>{"https"});
   EXPECT_EQ(echo_header_values(echo, "X-Forwarded-Port"),
             std::vector<std::string>{std::to_string(s.https_port)});
+}
+
+TEST_F(TlsTest, AKeyUpdateAskedForIsAnsweredAndTheConnectionGoesOn) {
+  // The client rotates its keys and asks strait to do the same: strait's answer is output made
+  // while reading, and both sides must agree on the new keys for the next exchanges.
+  start_app();
+  Cert c = make_cert("site", {"keys.example.com"}, true);
+  write_manifest("tls.yaml",
+                 k8s::documents({secret("site", c.crt_pem, c.key_pem),
+                                 tls_ingress("site", {"keys.example.com"}, "site", "web")}));
+  start_strait();
+  OpensslClient client(strait().address, strait().https_port, "keys.example.com");
+  ASSERT_TRUE(client.connected());
+  const std::string request = "GET /k HTTP/1.1\r\nHost: keys.example.com\r\n";
+  ASSERT_TRUE(client.send(request + "\r\n"));
+  ASSERT_EQ(client.read_response(), 200);
+  ASSERT_EQ(SSL_key_update(client.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+  // A head longer than one read of an idle connection: the rest waits inside OpenSSL.
+  ASSERT_TRUE(client.send(request + "X-Padding: " + std::string(2000, 'p') + "\r\n\r\n"));
+  std::string body;
+  ASSERT_EQ(client.read_response(&body), 200);
+  EXPECT_EQ(echo_header_values(nlohmann::json::parse(body), "X-Padding").at(0).size(), 2000u);
+  EXPECT_EQ(client.key_updates_received(), 1) << "strait did not update its keys";
+  ASSERT_TRUE(client.send(request + "\r\n"));
+  EXPECT_EQ(client.read_response(), 200);
 }
 
 TEST_F(TlsTest, BrokenSecretBesideAGoodOneOnlyAffectsItsHost) {
