@@ -76,11 +76,11 @@ void ClientConnection<Stream>::start() {
     phase_ = Phase::ReadHead;
     set_deadline(worker_.options().client_header_timeout);
     stream_.async_handshake([self = this->shared_from_this()](const error_code& ec) {
-                              self->snapshot_.reset();
-                              if (ec) return self->close();
-                              if (self->negotiated_h2()) return self->hand_off_to_http2();
-                              self->read_head();
-                            });
+      self->snapshot_.reset();
+      if (ec) return self->close();
+      if (self->negotiated_h2()) return self->hand_off_to_http2();
+      self->read_head();
+    });
   } else {
     read_head();
   }
