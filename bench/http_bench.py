@@ -272,8 +272,36 @@ http {{
 """
 
 
-def nginx_proxy_config(tmp: str, port: int, tls_port: int, origin_port: int, cert: dict) -> str:
+# What ingress-nginx sets on every proxied request and strait sets too (head_writer.cpp): with
+# --peer-headers ingress-nginx (the default) the peers do the same work and the origins parse
+# the same heads, so the comparison is the one an ingress-nginx user makes.
+NGINX_INGRESS_HEADERS = """
+      proxy_set_header Host $host;
+      proxy_set_header X-Request-ID $request_id;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Scheme $scheme;
+      proxy_set_header X-Scheme $scheme;"""
+HAPROXY_INGRESS_HEADERS = """
+  http-request set-header X-Request-ID %[rand(4294967295),hex]%[rand(4294967295),hex]%[rand(4294967295),hex]%[rand(4294967295),hex]
+  http-request set-header X-Real-IP %[src]
+  http-request set-header X-Forwarded-For %[src]
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Forwarded-Port %[dst_port]
+  http-request set-var(txn.scheme) str(https) if { ssl_fc }
+  http-request set-var(txn.scheme) str(http) unless { ssl_fc }
+  http-request set-header X-Forwarded-Proto %[var(txn.scheme)]
+  http-request set-header X-Forwarded-Scheme %[var(txn.scheme)]
+  http-request set-header X-Scheme %[var(txn.scheme)]"""
+
+
+def nginx_proxy_config(tmp: str, port: int, tls_port: int, origin_port: int, cert: dict,
+                       ingress_headers: bool = True) -> str:
     servers = "\n".join(f"    server {ip}:{origin_port};" for ip in ORIGIN_IPS)
+    headers = NGINX_INGRESS_HEADERS if ingress_headers else ""
     return nginx_common(tmp, "nginx") + f"""
 http {{
 {nginx_temp_paths(tmp, "nginx")}
@@ -295,15 +323,17 @@ http {{
     location / {{
       proxy_pass http://origins;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";{headers}
     }}
   }}
 }}
 """
 
 
-def haproxy_config(port: int, tls_port: int, origin_port: int, cert: dict) -> str:
+def haproxy_config(port: int, tls_port: int, origin_port: int, cert: dict,
+                   ingress_headers: bool = True) -> str:
     servers = "\n".join(f"  server o{i + 1} {ip}:{origin_port}" for i, ip in enumerate(ORIGIN_IPS))
+    headers = HAPROXY_INGRESS_HEADERS if ingress_headers else ""
     return f"""
 global
   nbthread 1
@@ -321,7 +351,7 @@ defaults
 
 frontend fe
   bind {PROXY_IP}:{port}
-  bind {PROXY_IP}:{tls_port} ssl crt {cert['combined']} alpn h2,http/1.1
+  bind {PROXY_IP}:{tls_port} ssl crt {cert['combined']} alpn h2,http/1.1{headers}
   default_backend origins
 
 backend origins
@@ -592,7 +622,8 @@ class Bench:
         np_, ntls = ports["nginx"]
         conf = os.path.join(self.tmp, "nginx-proxy.conf")
         with open(conf, "w") as f:
-            f.write(nginx_proxy_config(self.tmp, np_, ntls, op, cert))
+            f.write(nginx_proxy_config(self.tmp, np_, ntls, op, cert,
+                                       a.peer_headers == "ingress-nginx"))
         nginx = self.start("nginx", ["nginx", "-c", conf, "-e", "stderr"], a.proxy_cpus)
         wait_until(lambda: http_get(PROXY_IP, np_) == (200, BODY), 10, "nginx", nginx)
         self.targets["nginx"] = {"server": nginx, "ip": PROXY_IP, "port": np_, "tls_port": ntls,
@@ -602,7 +633,7 @@ class Bench:
         hp, htls = ports["haproxy"]
         conf = os.path.join(self.tmp, "haproxy.cfg")
         with open(conf, "w") as f:
-            f.write(haproxy_config(hp, htls, op, cert))
+            f.write(haproxy_config(hp, htls, op, cert, a.peer_headers == "ingress-nginx"))
         haproxy = self.start("haproxy", ["haproxy", "-f", conf, "-db"], a.proxy_cpus)
         wait_until(lambda: http_get(PROXY_IP, hp) == (200, BODY), 10, "haproxy", haproxy)
         self.targets["haproxy"] = {"server": haproxy, "ip": PROXY_IP, "port": hp,
@@ -956,7 +987,13 @@ def write_outputs(args, machine: dict, data: dict, strait_note: str, tmp: str) -
                  f"{args.client_cpus}" if args.pin else ", no CPU pinning")
               + f"{f', h2load -m{args.streams}' if 'h2' in args.loads else ''}. "
               f"One worker per proxy in front of three nginx origins (127.0.3.1-3, one worker "
-              f"each, {len(BODY)}-byte body); `direct` is wrk straight to the first origin.")
+              f"each, {len(BODY)}-byte body); `direct` is wrk straight to the first origin. "
+              + ("The peers add the forwarded headers ingress-nginx and strait add (Host, "
+                 "X-Request-ID, X-Real-IP, X-Forwarded-For/-Host/-Port/-Proto/-Scheme, X-Scheme; "
+                 "`--peer-headers ingress-nginx`)."
+                 if getattr(args, "peer_headers", "none") == "ingress-nginx"
+                 else "The peers add no headers (`--peer-headers none`); strait adds the "
+                      "ingress-nginx forwarded headers."))
     md.append("")
     md.append("Loads: " + "; ".join(f"`{k}` = {v}" for k, v in LOADS.items() if k in args.loads)
               + ".")
@@ -1036,6 +1073,10 @@ def main() -> int:
     p.add_argument("--pin", default=os.environ.get("PIN", ""), metavar="PROXY_CPUS:CLIENT_CPUS",
                    help="pin the proxies to PROXY_CPUS and wrk/h2load and the origins to "
                         "CLIENT_CPUS (taskset lists, e.g. 0:1); default: no pinning")
+    p.add_argument("--peer-headers", choices=["ingress-nginx", "none"], default="ingress-nginx",
+                   help="forwarded headers the peers add: the ingress-nginx set strait adds "
+                        "(X-Request-ID, X-Real-IP, X-Forwarded-*, X-Scheme, Host; default), "
+                        "or none (runs before 2026-11-26 06:30 UTC)")
     p.add_argument("--results-dir", default=os.path.join(ROOT, "bench", "results"))
     p.add_argument("--tag", default="", help="suffix for the result file names")
     p.add_argument("--report-from", metavar="JSON",
