@@ -286,7 +286,7 @@ NGINX_INGRESS_HEADERS = """
       proxy_set_header X-Forwarded-Scheme $scheme;
       proxy_set_header X-Scheme $scheme;"""
 HAPROXY_INGRESS_HEADERS = """
-  http-request set-header X-Request-ID %[rand(4294967295),hex]%[rand(4294967295),hex]%[rand(4294967295),hex]%[rand(4294967295),hex]
+  http-request set-header X-Request-ID %[rand,hex,bytes(8)]%[rand,hex,bytes(8)]%[rand,hex,bytes(8)]%[rand,hex,bytes(8)]
   http-request set-header X-Real-IP %[src]
   http-request set-header X-Forwarded-For %[src]
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
