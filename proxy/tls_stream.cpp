@@ -129,6 +129,13 @@ TlsCore::Outcome failure(ssl_st* ssl, int ret, boost::system::error_code& ec) {
   return TlsCore::Outcome::Failed;
 }
 
+// SSL_read or SSL_write returned `ret`: n bytes moved, or why not.
+TlsCore::Outcome transferred(ssl_st* ssl, int ret, size_t& n, boost::system::error_code& ec) {
+  if (ret <= 0) return failure(ssl, ret, ec);
+  n = static_cast<size_t>(ret);
+  return TlsCore::Outcome::Done;
+}
+
 // SSL_get_error is only reliable with an empty error queue; emptying one that is already empty
 // costs a loop over its slots on every call, so look first.
 void clear_stale_errors() {
@@ -138,22 +145,12 @@ void clear_stale_errors() {
 
 TlsCore::Outcome TlsCore::read(void* data, size_t size, size_t& n, error_code& ec) {
   clear_stale_errors();
-  const int ret = SSL_read(ssl, data, clamp_int(size));
-  if (ret > 0) {
-    n = static_cast<size_t>(ret);
-    return Outcome::Done;
-  }
-  return failure(ssl, ret, ec);
+  return transferred(ssl, SSL_read(ssl, data, clamp_int(size)), n, ec);
 }
 
 TlsCore::Outcome TlsCore::write(const void* data, size_t size, size_t& n, error_code& ec) {
   clear_stale_errors();
-  const int ret = SSL_write(ssl, data, clamp_int(size));
-  if (ret > 0) {
-    n = static_cast<size_t>(ret);
-    return Outcome::Done;
-  }
-  return failure(ssl, ret, ec);
+  return transferred(ssl, SSL_write(ssl, data, clamp_int(size)), n, ec);
 }
 
 TlsCore::Outcome TlsCore::handshake(error_code& ec) {
