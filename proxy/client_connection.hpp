@@ -174,10 +174,9 @@ class ClientConnection final : public TimedConnection,
   bool sent_continue_ = false;
   bool keep_alive_ = true;
   bool response_started_ = false;
-  bool hsts_ = false;
+  bool hsts_ = false;  // this exchange's host wants Strict-Transport-Security
   bool tunnel_writing_to_client_ = false;
-  bool fin_held_ = false;  // the last response is queued with MSG_MORE, waiting for the FIN  //
-                           // this exchange's host wants Strict-Transport-Security
+  bool fin_held_ = false;  // the last response is queued with MSG_MORE, waiting for the FIN
   bool upstream_eof_ = false;
   bool awaiting_upstream_body_ = false;  // Respond phase: the deadline is the upstream's read
   boost::system::error_code upstream_error_;

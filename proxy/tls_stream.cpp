@@ -162,7 +162,9 @@ TlsCore::Outcome TlsCore::handshake(error_code& ec) {
 
 TlsCore::Outcome TlsCore::shutdown(error_code& ec) {
   clear_stale_errors();
-  const int ret = SSL_shutdown(ssl);
+  int ret = SSL_shutdown(ssl);
+  // Ours went out; the peer's close_notify may already be waiting in `in`.
+  if (ret == 0 && in_begin != in_end) ret = SSL_shutdown(ssl);
   if (ret == 1) return Outcome::Done;       // both close_notify alerts are through
   if (ret == 0) return Outcome::WantInput;  // ours is written; read until the peer's
   return failure(ssl, ret, ec);

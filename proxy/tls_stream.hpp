@@ -70,6 +70,7 @@ struct TlsCore {
   std::unique_ptr<char[]> in;
   size_t in_begin = 0, in_end = 0;
   bool in_eof = false;
+  bool reading = false;  // a socket read is in flight (one at a time: they share `in`)
   // Ciphertext OpenSSL wrote: `out` is being written (or is about to be) while `flushing`; what
   // OpenSSL writes meanwhile goes to `pending`.
   std::string out, pending;
@@ -178,6 +179,7 @@ class TlsStream {
           break;
         case State::Reading:
           went_async = true;
+          c.reading = false;
           if (ec == boost::asio::error::eof) {
             c.in_eof = true;  // OpenSSL sees the end through the BIO
           } else if (ec) {
@@ -218,10 +220,15 @@ class TlsStream {
     template <typename Self>
     void after_output(Self& self) {
       if (outcome == TlsCore::Outcome::WantInput) {
-        // A write never reads (TLS 1.3 and no renegotiation: OpenSSL has no reason to); two
-        // socket reads at once would tear records apart.
-        if (std::is_same_v<Step, WriteStep> || core->in_eof)
-          return complete(self, boost::asio::error::eof);
+        if (core->in_eof) return complete(self, boost::asio::error::eof);
+        if (core->reading) {
+          // Another operation's socket read is outstanding (a request body read when the
+          // connection lingers; a read while a write needs a post-handshake message): two reads
+          // at once would tear records apart. A shutdown has sent its close_notify, which is
+          // what matters; anything else fails.
+          if constexpr (std::is_same_v<Step, ShutdownStep>) return complete(self, {});
+          return complete(self, boost::asio::error::in_progress);
+        }
         return read_input(self);
       }
       if (outcome == TlsCore::Outcome::Failed) return complete(self, result);
@@ -230,6 +237,7 @@ class TlsStream {
     template <typename Self>
     void read_input(Self& self) {
       state = State::Reading;
+      core->reading = true;
       core->socket.async_read_some(core->input_space(), std::move(self));
     }
     template <typename Self>

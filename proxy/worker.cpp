@@ -45,7 +45,7 @@ struct SocketState : tcp::socket {
 }  // namespace
 
 namespace {
-void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at) {
+void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at, bool delay_acks) {
   acceptor.open(at.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
   acceptor.set_option(reuse_port(true));
@@ -53,10 +53,13 @@ void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& at) {
   acceptor.set_option(tcp::no_delay(true));
   acceptor.bind(at);
   acceptor.listen(asio::socket_base::max_listen_connections);
-  // Delayed ACKs from the first byte (HAProxy does the same for HTTP): the response, or the
-  // ServerHello, acknowledges the request, one packet fewer per new connection. Accepted sockets
-  // inherit it; it must be set after listen(), which resets the ACK state.
-  acceptor.set_option(no_quick_ack(false));
+  // Plain HTTP: delayed ACKs from the first byte (HAProxy does the same in HTTP mode), so the
+  // response acknowledges the request, one packet fewer per new connection. Accepted sockets
+  // inherit it; it must be set after listen(), which resets the ACK state. Not for TLS: after
+  // an abbreviated TLS 1.2 handshake the server sends nothing that would carry the ACK of the
+  // client's Finished, and a client with Nagle on would hold its request for the delayed-ACK
+  // timer (40 ms).
+  if (delay_acks) acceptor.set_option(no_quick_ack(false));
   // accept4 on the native descriptor must not block.
   acceptor.non_blocking(true);
 }
@@ -79,10 +82,10 @@ Worker::Worker(unsigned index, const ProxyOptions& options, tcp::endpoint listen
           (static_cast<uint64_t>(index) << 56)) {
   // Every worker has its own listening socket on the same port; the kernel spreads new
   // connections across them, so no accept lock and no cross-thread hand-off.
-  open_listener(acceptor_, listen);
+  open_listener(acceptor_, listen, true);
   port_ = acceptor_.local_endpoint().port();
   if (tls_context_ != nullptr) {
-    open_listener(tls_acceptor_, listen_https);
+    open_listener(tls_acceptor_, listen_https, false);
     tls_port_ = tls_acceptor_.local_endpoint().port();
   }
   update_clock();

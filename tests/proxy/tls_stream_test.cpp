@@ -5,6 +5,8 @@
 #include "proxy/tls_stream.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -292,6 +294,85 @@ TEST(TlsStream, ATcpCloseWithoutCloseNotifyIsEofToo) {
   server.io.run();
   client.join();
   EXPECT_EQ(read_error, asio::error::eof);
+}
+
+}  // namespace
+}  // namespace strait::proxy
+
+namespace strait::proxy {
+namespace {
+
+TEST(TlsStream, AShutdownWhileAReadIsPendingDoesNotReadTooAndCompletes) {
+  // A connection lingers (close_notify) while its body read is still outstanding: the shutdown
+  // must not start a second socket read on the same buffer, and must not wait for input that
+  // only the pending read could take.
+  Server server;
+  error_code read_error, shutdown_error;
+  bool shutdown_done = false;
+  std::promise<void> shut;
+  char buffer[16];
+  server.serve([&](TlsStream& s) {
+    s.async_read_some(asio::buffer(buffer), [&](const error_code& ec, size_t) { read_error = ec; });
+    s.async_shutdown([&](const error_code& ec) {
+      shutdown_error = ec;
+      shutdown_done = true;
+      shut.set_value();
+    });
+  });
+  bool got_close_notify = false, shut_in_time = false;
+  std::thread client([&] {
+    Client c(server.port());
+    ASSERT_TRUE(c.connected);
+    char b;
+    got_close_notify =
+        SSL_read(c.ssl, &b, 1) == 0 && SSL_get_error(c.ssl, 0) == SSL_ERROR_ZERO_RETURN;
+    // Nothing is sent back until the server's shutdown has completed on its own.
+    shut_in_time = shut.get_future().wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    c.socket.shutdown(tcp::socket::shutdown_send);
+  });
+  server.io.run();
+  client.join();
+  EXPECT_TRUE(got_close_notify);
+  EXPECT_TRUE(shut_in_time) << "the shutdown waited for input";
+  EXPECT_TRUE(shutdown_done);
+  EXPECT_FALSE(shutdown_error) << shutdown_error.message();
+  EXPECT_TRUE(read_error) << "the pending read ends with the connection";
+}
+
+TEST(TlsStream, AShutdownFindsThePeersCloseNotifyAlreadyRead) {
+  // The client's last record and its close_notify arrive together; the read takes the record
+  // and leaves the alert buffered. The shutdown must find it there, not wait on the socket.
+  Server server;
+  error_code shutdown_error;
+  std::promise<void> shut;
+  char one = 0;
+  server.serve([&](TlsStream& s) {
+    s.async_read_some(asio::buffer(&one, 1), [&](const error_code& ec, size_t) {
+      ASSERT_FALSE(ec) << ec.message();
+      s.async_shutdown([&](const error_code& sec) {
+        shutdown_error = sec;
+        shut.set_value();
+      });
+    });
+  });
+  bool shut_in_time = false;
+  std::thread client([&] {
+    Client c(server.port());
+    ASSERT_TRUE(c.connected);
+    // One TCP segment with the byte's record and the close_notify: cork them together.
+    const int on = 1, off = 0;
+    ::setsockopt(c.socket.native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+    ASSERT_TRUE(c.write("y"));
+    EXPECT_EQ(SSL_shutdown(c.ssl), 0);
+    ::setsockopt(c.socket.native_handle(), IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+    shut_in_time = shut.get_future().wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    c.socket.shutdown(tcp::socket::shutdown_send);
+  });
+  server.io.run();
+  client.join();
+  EXPECT_EQ(one, 'y');
+  EXPECT_TRUE(shut_in_time) << "the shutdown waited on the socket for a close_notify it had";
+  EXPECT_FALSE(shutdown_error) << shutdown_error.message();
 }
 
 }  // namespace
