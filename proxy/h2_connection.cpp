@@ -482,8 +482,7 @@ void start_http2(Worker& worker, tcp::socket socket, std::string client_ip, std:
   c->start(already_read);
 }
 
-void start_http2(Worker& worker, TlsStream stream, std::string client_ip,
-                 std::string server_port) {
+void start_http2(Worker& worker, TlsStream stream, std::string client_ip, std::string server_port) {
   auto c = std::make_shared<Http2Transport<TlsStream>>(
       worker, std::move(stream), std::move(client_ip), std::move(server_port));
   c->start({});

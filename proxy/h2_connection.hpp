@@ -120,7 +120,6 @@ class Http2Connection : public TimedConnection,
 // Takes over a connection the HTTP/1 side identified as HTTP/2.
 void start_http2(Worker& worker, tcp::socket socket, std::string client_ip, std::string server_port,
                  std::string_view already_read);
-void start_http2(Worker& worker, TlsStream stream, std::string client_ip,
-                 std::string server_port);
+void start_http2(Worker& worker, TlsStream stream, std::string client_ip, std::string server_port);
 
 }  // namespace strait::proxy
