@@ -223,12 +223,16 @@ class TlsStream {
         if (core->in_eof) return complete(self, boost::asio::error::eof);
         if (core->reading) {
           // Another operation's socket read is outstanding (a request body read when the
-          // connection lingers; a read while a write needs a post-handshake message): two reads
-          // at once would tear records apart. A shutdown has sent its close_notify, which is
-          // what matters; anything else fails.
+          // connection lingers): two reads at once would tear records apart. A shutdown has
+          // sent its close_notify, which is what matters.
           if constexpr (std::is_same_v<Step, ShutdownStep>) return complete(self, {});
-          return complete(self, boost::asio::error::in_progress);
         }
+        // A write does not read: a read operation may start at any time and must be the only
+        // reader. (TLS 1.3 without renegotiation gives OpenSSL no reason to read in SSL_write;
+        // a client splitting a post-handshake message over records could, and loses the
+        // connection.)
+        if (core->reading || std::is_same_v<Step, WriteStep>)
+          return complete(self, boost::asio::error::in_progress);
         return read_input(self);
       }
       if (outcome == TlsCore::Outcome::Failed) return complete(self, result);
