@@ -97,13 +97,9 @@ bool TlsCore::has_buffered_input() const {
 }
 
 boost::asio::mutable_buffer TlsCore::input_space() {
+  // A socket read follows only OpenSSL's WANT_READ, which the BIO reports once `in` is drained
+  // (and then reset to its start): the whole buffer is free.
   if (!in) in = std::make_unique<char[]>(kInputSize);
-  if (in_begin == in_end) in_begin = in_end = 0;
-  if (in_end == kInputSize && in_begin > 0) {
-    std::memmove(in.get(), in.get() + in_begin, in_end - in_begin);
-    in_end -= in_begin;
-    in_begin = 0;
-  }
   return boost::asio::buffer(in.get() + in_end, kInputSize - in_end);
 }
 
