@@ -12,7 +12,10 @@ next starts), as a population of clients arriving over time would; every proxy g
 order. Before the first batch each proxy serves --warmup requests so that one-off allocations
 (pools, caches, first-request paths) are not charged to the connections.
 
-  bench/idle_memory.py [--connections 10000] [--batch 100] [--strait-bin build/strait]
+With --tls the connections go to the HTTPS ports instead (TLS 1.3, ECDSA P-256, one request
+each), opened one after the other: what an idle TLS client costs, OpenSSL's state included.
+
+  bench/idle_memory.py [--connections 10000] [--batch 100] [--tls] [--strait-bin build/strait]
                        [--targets strait,nginx,haproxy] [--out FILE.md]
 """
 
@@ -22,6 +25,7 @@ import os
 import platform
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -30,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402  (origins, certificates, configs, process handling)
 
 REQUEST = f"GET / HTTP/1.1\r\nHost: {hb.HTTP_HOST}\r\nUser-Agent: idle-bench\r\n\r\n".encode()
+REQUEST_TLS = f"GET / HTTP/1.1\r\nHost: {hb.HOST}\r\nUser-Agent: idle-bench\r\n\r\n".encode()
 
 
 def rss_kib(pids: list[int]) -> int:
@@ -43,6 +48,46 @@ def rss_kib(pids: list[int]) -> int:
         except OSError:
             continue
     return total
+
+
+def read_response(s, where: str) -> None:
+    """Reads one whole response (its Content-Length) from a blocking socket; raises unless 200."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"{where}: connection closed before the response")
+        data += chunk
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"{where}: {head[:60]!r}")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(body) >= length:
+            return
+
+
+def one_request_each_tls(ip: str, port: int, count: int) -> list[socket.socket]:
+    """Opens count TLS connections one after the other (TLS 1.3 handshake, SNI bench.example);
+    each sends one request and reads the whole response. Returns the open sockets."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    kept = []
+    for _ in range(count):
+        raw = socket.create_connection((ip, port), timeout=30)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s = ctx.wrap_socket(raw, server_hostname=hb.HOST)
+        s.sendall(REQUEST_TLS)
+        read_response(s, f"{ip}:{port}")
+        kept.append(s)
+    return kept
 
 
 def one_request_each(ip: str, port: int, count: int, batch: int) -> list[socket.socket]:
@@ -94,6 +139,13 @@ def still_open(socks: list[socket.socket]) -> int:
     """Connections the proxy has not closed (no EOF readable)."""
     n = 0
     for s in socks:
+        if isinstance(s, ssl.SSLSocket):  # MSG_PEEK is not for TLS: look at the TCP socket
+            s = socket.socket(fileno=os.dup(s.fileno()))
+            try:
+                n += still_open([s])
+            finally:
+                s.close()
+            continue
         try:
             if s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
                 continue
@@ -105,8 +157,11 @@ def still_open(socks: list[socket.socket]) -> int:
     return n
 
 
-def measure(name: str, server: hb.Server, ip: str, port: int, count: int, args) -> dict:
+def measure(name: str, server: hb.Server, ip: str, port: int, tls_port: int, count: int,
+            args) -> dict:
     pids = server.pids()
+    if args.tls:
+        one_request_each_tls(ip, tls_port, args.warmup)  # closed at once: warm-up only
     for _ in range(args.warmup):
         status, _ = hb.http_get(ip, port)
         if status != 200:
@@ -114,7 +169,10 @@ def measure(name: str, server: hb.Server, ip: str, port: int, count: int, args) 
     time.sleep(args.settle)
     before = rss_kib(pids)
     start = time.time()
-    socks = one_request_each(ip, port, count, args.batch)
+    if args.tls:
+        socks = one_request_each_tls(ip, tls_port, count)
+    else:
+        socks = one_request_each(ip, port, count, args.batch)
     took = time.time() - start
     time.sleep(args.settle)
     after = rss_kib(pids)
@@ -140,6 +198,8 @@ def main() -> int:
     p.add_argument("--targets", default="strait,nginx,haproxy")
     p.add_argument("--port-base", type=int, default=28100)
     p.add_argument("--origin-port", type=int, default=18180)
+    p.add_argument("--tls", action="store_true",
+                   help="TLS 1.3 connections to the HTTPS ports (opened one after the other)")
     p.add_argument("--out", default="", help="append a Markdown table to this file")
     args = p.parse_args()
 
@@ -158,7 +218,8 @@ def main() -> int:
 
     # Reuse http_bench's setup (origins, strait, nginx, HAProxy), with room for the connections.
     ns = argparse.Namespace(origin_port=args.origin_port, port_base=args.port_base,
-                            client_cpus="", proxy_cpus="", strait_bin=args.strait_bin)
+                            client_cpus="", proxy_cpus="", strait_bin=args.strait_bin,
+                            peer_headers="ingress-nginx")
     conns = args.connections + 1000
     orig_nginx, orig_haproxy = hb.nginx_common, hb.haproxy_config
     hb.nginx_common = lambda tmp, name: orig_nginx(tmp, name).replace(
@@ -176,16 +237,17 @@ def main() -> int:
         bench.setup()
         for name in args.targets.split(","):
             t = bench.targets[name]
-            results.append(measure(name, t["server"], t["ip"], t["port"],
+            results.append(measure(name, t["server"], t["ip"], t["port"], t["tls_port"],
                                    counts.get(name, args.connections), args))
     finally:
         bench.stop_all()
 
     lines = [
-        f"### Idle keep-alive connections ({datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
+        f"### Idle keep-alive {'TLS ' if args.tls else ''}connections ({datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()})",
         "",
-        f"`bench/idle_memory.py --connections {args.connections} --batch {args.batch}`: "
+        f"`bench/idle_memory.py --connections {args.connections} --batch {args.batch}"
+        f"{' --tls' if args.tls else ''}`: "
         "one request per connection, then idle; RSS delta / connections.",
         "",
         "| proxy | idle connections | RSS before (KiB) | RSS with them (KiB) | still open | "

@@ -24,10 +24,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
 import perf_profile  # noqa: E402
 
-LOADS = {"h1": ("http", False), "h1-close": ("http", True), "tls": ("https", False)}
+LOADS = {"h1": ("http", False), "h1-close": ("http", True), "tls": ("https", False),
+         "h2": ("h2", False)}
+# --binaries entries without a path: the peers, configured as in bench/http_bench.py (one
+# process, so that callgrind and strace see all of their work).
+PEERS = ("nginx", "haproxy")
 
 
 def wrk(args, tmp: str, scheme: str, port: int, close: bool) -> int:
+    if scheme == "h2":
+        return h2load(args, port)
     cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
            "-H", f"Host: {hb.HTTP_HOST if scheme == 'http' else hb.HOST}"]
     if close:
@@ -44,6 +50,38 @@ def wrk(args, tmp: str, scheme: str, port: int, close: bool) -> int:
     return int(m.group(1))
 
 
+def h2load(args, port: int) -> int:
+    """HTTP/2 over TLS, --connections x 10 streams, for --seconds."""
+    out = subprocess.run(["h2load", f"-c{args.connections}", "-m10", "-t1", f"-D{args.seconds}",
+                          f"--connect-to={hb.PROXY_IP}:{port}", f"https://{hb.HOST}:{port}/"],
+                         capture_output=True, text=True, timeout=args.seconds + 60).stdout
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    if not m or m.group(1) != m.group(2) or "Application protocol: h2" not in out:
+        raise RuntimeError(f"h2load: {out}")
+    return int(m.group(2))
+
+
+def start_target(args, bench: hb.Bench, binary: str, manifests: str, port: int, prefix: list[str],
+                 cert: dict) -> hb.Server:
+    if binary not in PEERS:
+        return start_strait(bench, binary, manifests, port, prefix)
+    if binary == "nginx":
+        conf = os.path.join(bench.tmp, "nginx-proxy.conf")
+        with open(conf, "w") as f:
+            f.write(hb.nginx_proxy_config(bench.tmp, port, port + 1, args.origin_port, cert,
+                                          args.peer_headers == "ingress-nginx")
+                    .replace("master_process on;", "master_process off;"))
+        s = bench.start("nginx", prefix + ["nginx", "-c", conf, "-e", "stderr"])
+    else:
+        conf = os.path.join(bench.tmp, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write(hb.haproxy_config(port, port + 1, args.origin_port, cert,
+                                      args.peer_headers == "ingress-nginx"))
+        s = bench.start("haproxy", prefix + ["haproxy", "-f", conf, "-db"])
+    hb.wait_until(lambda: hb.http_get(hb.PROXY_IP, port, timeout=5) == (200, hb.BODY), 120, binary, s)
+    return s
+
+
 def start_strait(bench: hb.Bench, binary: str, manifests: str, port: int, prefix: list[str]) -> hb.Server:
     s = bench.start("strait", prefix + [
         binary, "--manifests", manifests, "--bind-address", hb.PROXY_IP, "--http-port", str(port),
@@ -54,7 +92,8 @@ def start_strait(bench: hb.Bench, binary: str, manifests: str, port: int, prefix
     return s
 
 
-def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: str) -> float:
+def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: str,
+            cert: dict) -> float:
     scheme, close = LOADS[load]
     port = args.port
     tls_port = port + 1
@@ -63,8 +102,8 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
         out = os.path.join(bench.tmp, "callgrind.out")
         for f in glob.glob(out + "*"):
             os.remove(f)
-        s = start_strait(bench, binary, manifests, port,
-                         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+        s = start_target(args, bench, binary, manifests, port,
+                         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"], cert)
         for _ in range(50):
             hb.http_get(hb.PROXY_IP, port, timeout=5)
         subprocess.run(["callgrind_control", "-z", str(s.proc.pid)], capture_output=True, check=True)
@@ -77,13 +116,13 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
                     if line.startswith("summary:") or line.startswith("totals:"):
                         total = max(total, int(line.split()[1]))
         if args.keep_profile:
-            keep = f"{args.keep_profile}.{os.path.basename(os.path.dirname(os.path.dirname(binary)))}.{load}"
+            keep = f"{args.keep_profile}.{build_name(binary)}.{load}"
             for f in glob.glob(out + ".*"):
                 subprocess.run(["cp", f, keep], check=True)
             print(f"callgrind profile: {keep} (callgrind_annotate {keep})", file=sys.stderr)
         bench.stop_all()
         return total / n
-    s = start_strait(bench, binary, manifests, port, [])
+    s = start_target(args, bench, binary, manifests, port, [], cert)
     for _ in range(200):
         hb.http_get(hb.PROXY_IP, port)
     if how == "strace":
@@ -102,8 +141,8 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
         bench.stop_all()
         return calls / n
     if how == "perf":
-        build = os.path.basename(os.path.dirname(os.path.dirname(binary)))
-        recording = perf_profile.Recording(s.proc.pid, f"{args.keep_profile or 'perf'}.{build}.{load}")
+        recording = perf_profile.Recording(s.proc.pid,
+                                           f"{args.keep_profile or 'perf'}.{build_name(binary)}.{load}")
         n = wrk(args, bench.tmp, scheme, target_port, close)
         print(f"perf profile: {recording.stop()} (perf report -i {recording.prefix}.data)",
               file=sys.stderr)
@@ -116,19 +155,27 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
     return (after - before) / hb.CLK_TCK * 1e6 / n
 
 
+def build_name(binary: str) -> str:
+    """A profile's file name part: the peer's name, or the strait binary's build folder."""
+    return binary if binary in PEERS else os.path.basename(os.path.dirname(binary))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--binaries", required=True, help="name=path,...")
+    p.add_argument("--binaries", required=True,
+                   help="name=path,... (strait builds); nginx and haproxy name the peers")
     p.add_argument("--loads", default="h1,h1-close")
     p.add_argument("--measure", default="callgrind,strace")
     p.add_argument("--seconds", type=int, default=4)
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--keep-profile", default="", help="copy callgrind's profile to PREFIX.<build>.<load>")
+    p.add_argument("--peer-headers", choices=["ingress-nginx", "none"], default="ingress-nginx",
+                   help="forwarded headers the peers add (as bench/http_bench.py)")
     p.add_argument("--port", type=int, default=28380)
     p.add_argument("--origin-port", type=int, default=18380)
     args = p.parse_args()
-    binaries = [b.split("=", 1) for b in args.binaries.split(",")]
+    binaries = [b.split("=", 1) if "=" in b else (b, b) for b in args.binaries.split(",")]
     origins = hb.Bench(argparse.Namespace())
     cert = hb.make_certificate(origins.tmp)
     op = args.origin_port
@@ -153,7 +200,7 @@ def main() -> int:
                     for _ in range(args.rounds):
                         bench = hb.Bench(argparse.Namespace())
                         try:
-                            values.append(measure(args, bench, path, manifests, load, how))
+                            values.append(measure(args, bench, path, manifests, load, how, cert))
                         finally:
                             bench.stop_all()
                     cells.append(" / ".join(f"{v:,.1f}" if v < 100 else f"{v:,.0f}" for v in values))

@@ -207,6 +207,7 @@ void ClientConnection<Stream>::await_next_request() {
   set_deadline(requests_ > 0 ? o.keepalive_timeout : o.client_header_timeout);
   begin_ = end_ = 0;
   if (ex_) worker_.give_back_exchange(std::move(ex_));
+  if constexpr (kTls) stream_.release_idle_memory();
   // Not from the block cache: idle connections are many, and an exact-size allocation is smaller
   // than the cache's size class (1,279 instead of 1,350 bytes per idle connection).
   stream_.async_read_some(asio::buffer(landing_),

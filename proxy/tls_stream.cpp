@@ -13,8 +13,13 @@
 namespace strait::proxy {
 namespace {
 
-// Room for one whole record (16 KiB of payload plus header, padding and tag) and more.
+// Room for one whole record (16 KiB of payload plus header, padding and tag) and more: one
+// socket read per record when records are large. OpenSSL keeps a record it has only part of in
+// its own buffer, so a smaller `in` only means more reads.
 constexpr size_t kInputSize = 18 * 1024;
+// The read posted while a connection waits for its next request lands here: a request head of
+// up to about 1 KB in one record, as most are. Held by every idle connection.
+constexpr size_t kIdleInputSize = 1024;
 
 TlsCore& core_of(BIO* bio) {
   return *static_cast<TlsCore*>(BIO_get_data(bio));
@@ -99,8 +104,28 @@ bool TlsCore::has_buffered_input() const {
 boost::asio::mutable_buffer TlsCore::input_space() {
   // A socket read follows only OpenSSL's WANT_READ, which the BIO reports once `in` is drained
   // (and then reset to its start): the whole buffer is free.
-  if (!in) in = std::make_unique<char[]>(kInputSize);
-  return boost::asio::buffer(in.get() + in_end, kInputSize - in_end);
+  if (in_was_full && in_capacity < kInputSize && in_end == 0) {
+    in.reset();  // more is coming than the small buffer takes: grow
+    in_capacity = kInputSize;
+  }
+  in_was_full = false;
+  if (!in) {
+    if (in_capacity == 0) in_capacity = kIdleInputSize;
+    in = std::make_unique_for_overwrite<char[]>(in_capacity);
+  }
+  return boost::asio::buffer(in.get() + in_end, in_capacity - in_end);
+}
+
+void TlsCore::release_idle_memory() {
+  if (!reading && in_begin == in_end && in_capacity > kIdleInputSize) {
+    in.reset();
+    in_capacity = 0;
+  }
+  if (!flushing) {
+    if (out.empty()) std::string().swap(out);
+    if (pending.empty()) std::string().swap(pending);
+  }
+  std::string().swap(stage);  // only used while a write gathers its buffers
 }
 
 void TlsCore::output_written() {

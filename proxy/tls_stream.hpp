@@ -57,7 +57,13 @@ struct TlsCore {
   bool has_buffered_input() const;
   // Free space for the next socket read, and the count it read.
   boost::asio::mutable_buffer input_space();
-  void input_arrived(size_t n) { in_end += n; }
+  void input_arrived(size_t n) {
+    in_end += n;
+    if (in_end == in_capacity) in_was_full = true;
+  }
+  // Between requests: frees the buffers that hold nothing (OpenSSL frees its own:
+  // SSL_MODE_RELEASE_BUFFERS), so that an idle connection keeps only a small input buffer.
+  void release_idle_memory();
   bool has_output() const { return !out.empty(); }
   // After out was written: what OpenSSL wrote meanwhile becomes out.
   void output_written();
@@ -66,9 +72,12 @@ struct TlsCore {
 
   boost::asio::ip::tcp::socket socket;
   ssl_st* ssl = nullptr;
-  // Ciphertext read from the socket that OpenSSL has not taken yet.
+  // Ciphertext read from the socket that OpenSSL has not taken yet. Small while the connection
+  // waits for a request (most fit); a read that fills it makes the next one large (an upload, a
+  // long head, HTTP/2), until the connection is idle again.
   std::unique_ptr<char[]> in;
-  size_t in_begin = 0, in_end = 0;
+  size_t in_begin = 0, in_end = 0, in_capacity = 0;
+  bool in_was_full = false;
   bool in_eof = false;
   bool reading = false;  // a socket read is in flight (one at a time: they share `in`)
   // Ciphertext OpenSSL wrote: `out` is being written (or is about to be) while `flushing`; what
@@ -107,6 +116,12 @@ class TlsStream {
   ~TlsStream() = default;
 
   ssl_st* native_handle() { return core_->ssl; }
+  void release_idle_memory() { core_->release_idle_memory(); }
+  // Bytes of ciphertext buffer held by the stream, OpenSSL's aside (tests).
+  size_t buffered_capacity() const {
+    return core_->in_capacity + core_->out.capacity() + core_->pending.capacity() +
+           core_->stage.capacity();
+  }
   boost::asio::ip::tcp::socket& next_layer() { return core_->socket; }
   executor_type get_executor() { return core_->socket.get_executor(); }
   // An operation is waiting for the other one's write to finish (tests and diagnostics).

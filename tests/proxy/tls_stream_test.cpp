@@ -1,7 +1,8 @@
 // TlsStream on its own, over a loopback TCP connection, against a blocking OpenSSL client in a
 // thread: handshake and echo, a large write in pieces, the end of the peer's data, close_notify
 // both ways, and a KeyUpdate the client asks for while a large write is blocked on a client that
-// is not reading (the read's answer must go out through the write in progress).
+// is not reading (the read's answer must go out through the write in progress), and the
+// buffers an idle stream keeps.
 #include "proxy/tls_stream.hpp"
 
 #include <gtest/gtest.h>
@@ -373,6 +374,51 @@ TEST(TlsStream, AShutdownFindsThePeersCloseNotifyAlreadyRead) {
   EXPECT_EQ(one, 'y');
   EXPECT_TRUE(shut_in_time) << "the shutdown waited on the socket for a close_notify it had";
   EXPECT_FALSE(shutdown_error) << shutdown_error.message();
+}
+
+// Between requests the stream keeps only a small input buffer (OpenSSL frees its own): 10,000
+// idle TLS clients must not hold a record-sized buffer each. A large upload grows the buffer
+// again, with every byte in order.
+TEST(TlsStream, AnIdleStreamKeepsOnlyASmallInputBufferAndGrowsItForLargeInput) {
+  Server server;
+  const std::string upload = pattern(40000);
+  std::string received(upload.size(), '\0');
+  size_t held_busy = 0, held_released = 0, held_idle = 0;
+  char idle_buffer[64];
+  std::string idle_received;
+  server.serve([&](TlsStream& s) {
+    asio::async_read(s, asio::buffer(received), [&](const error_code& ec, size_t) {
+      ASSERT_FALSE(ec) << ec.message();
+      asio::async_write(s, asio::buffer(received), [&](const error_code& wec, size_t) {
+        ASSERT_FALSE(wec) << wec.message();
+        held_busy = s.buffered_capacity();
+        s.release_idle_memory();
+        held_released = s.buffered_capacity();
+        s.async_read_some(asio::buffer(idle_buffer), [&](const error_code& rec, size_t n) {
+          ASSERT_FALSE(rec) << rec.message();
+          idle_received.assign(idle_buffer, n);
+          held_idle = s.buffered_capacity();
+        });
+      });
+    });
+  });
+  std::string echoed;
+  std::thread client([&] {
+    Client c(server.port());
+    ASSERT_TRUE(c.connected);
+    ASSERT_TRUE(c.write(upload));
+    ASSERT_TRUE(c.read(echoed, upload.size()));
+    ASSERT_TRUE(c.write("next request"));
+  });
+  server.io.run();
+  client.join();
+  EXPECT_TRUE(received == upload);
+  EXPECT_TRUE(echoed == upload);
+  EXPECT_EQ(idle_received, "next request");
+  EXPECT_GT(held_busy, 16u * 1024);  // a full record in and out
+  EXPECT_LT(held_released, 128u);    // empty strings only
+  EXPECT_GT(held_idle, 0u);
+  EXPECT_LE(held_idle, 1024u + 128);
 }
 
 }  // namespace
