@@ -97,7 +97,7 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
     scheme, close = LOADS[load]
     port = args.port
     tls_port = port + 1
-    target_port = tls_port if scheme == "https" else port
+    target_port = tls_port if scheme in ("https", "h2") else port
     if how == "callgrind":
         out = os.path.join(bench.tmp, "callgrind.out")
         for f in glob.glob(out + "*"):
@@ -132,6 +132,10 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
         n = wrk(args, bench.tmp, scheme, target_port, close)
         tracer.send_signal(2)
         tracer.wait(timeout=30)
+        if args.keep_profile:
+            keep = f"{args.keep_profile}.{build_name(binary)}.{load}.strace"
+            subprocess.run(["cp", log, keep], check=True)
+            print(f"system calls by kind: {keep}", file=sys.stderr)
         calls = 0
         with open(log) as fh:
             for line in fh:

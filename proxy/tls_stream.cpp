@@ -121,11 +121,10 @@ void TlsCore::release_idle_memory() {
     in.reset();
     in_capacity = 0;
   }
-  if (!flushing) {
-    if (out.empty()) std::string().swap(out);
-    if (pending.empty()) std::string().swap(pending);
-  }
-  std::string().swap(stage);  // only used while a write gathers its buffers
+  if (flushing) return;  // a write is in progress: its buffers stay
+  if (out.empty()) std::string().swap(out);
+  if (pending.empty()) std::string().swap(pending);
+  std::string().swap(stage);
 }
 
 void TlsCore::output_written() {
