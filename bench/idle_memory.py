@@ -14,8 +14,9 @@ order. Before the first batch each proxy serves --warmup requests so that one-of
 
 With --tls the connections go to the HTTPS ports instead (TLS 1.3, ECDSA P-256, one request
 each), opened one after the other: what an idle TLS client costs, OpenSSL's state included.
+--h2 does the same with ALPN h2 and one HTTP/2 request per connection (an idle browser tab).
 
-  bench/idle_memory.py [--connections 10000] [--batch 100] [--tls] [--strait-bin build/strait]
+  bench/idle_memory.py [--connections 10000] [--batch 100] [--tls | --h2] [--strait-bin build/strait]
                        [--targets strait,nginx,haproxy] [--out FILE.md]
 """
 
@@ -72,20 +73,62 @@ def read_response(s, where: str) -> None:
             return
 
 
-def one_request_each_tls(ip: str, port: int, count: int) -> list[socket.socket]:
-    """Opens count TLS connections one after the other (TLS 1.3 handshake, SNI bench.example);
-    each sends one request and reads the whole response. Returns the open sockets."""
+def h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+# GET https://bench.example/ on stream 1: HPACK static entries :method GET (2), :scheme https
+# (7), :path / (4), and :authority (1) with a literal value, no indexing, no Huffman.
+H2_REQUEST = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(0x4, 0, 0, b"") +
+              h2_frame(0x1, 0x5, 1, bytes([0x82, 0x87, 0x84, 0x01, len(hb.HOST)]) + hb.HOST.encode()))
+
+
+def read_h2_response(s, where: str) -> None:
+    """Reads frames until stream 1 ends; raises on a GOAWAY or RST_STREAM, or a status not 200.
+    Acknowledges the server's SETTINGS."""
+    data, status_ok = b"", False
+    while True:
+        while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+            n = int.from_bytes(data[:3], "big")
+            kind, flags, stream = data[3], data[4], int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+            payload, data = data[9:9 + n], data[9 + n:]
+            if kind == 0x4 and not flags & 0x1:
+                s.sendall(h2_frame(0x4, 0x1, 0, b""))
+            elif kind in (0x3, 0x7):
+                raise RuntimeError(f"{where}: HTTP/2 frame type {kind} from the server")
+            elif kind == 0x1 and stream == 1:
+                status_ok = b"\x88" in payload[:8]  # :status 200 (static entry 8), first field
+            if stream == 1 and flags & 0x1 and kind in (0x0, 0x1):
+                if not status_ok:
+                    raise RuntimeError(f"{where}: HTTP/2 response is not 200")
+                return
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"{where}: connection closed before the response")
+        data += chunk
+
+
+def one_request_each_tls(ip: str, port: int, count: int, h2: bool = False) -> list[socket.socket]:
+    """Opens count TLS connections one after the other (TLS 1.3 handshake, SNI bench.example,
+    ALPN http/1.1 or h2); each sends one request and reads the whole response. Returns the open
+    sockets."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["h2"] if h2 else ["http/1.1"])
     kept = []
     for _ in range(count):
         raw = socket.create_connection((ip, port), timeout=30)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s = ctx.wrap_socket(raw, server_hostname=hb.HOST)
-        s.sendall(REQUEST_TLS)
-        read_response(s, f"{ip}:{port}")
+        if h2:
+            if s.selected_alpn_protocol() != "h2":
+                raise RuntimeError(f"{ip}:{port}: ALPN chose {s.selected_alpn_protocol()}, not h2")
+            s.sendall(H2_REQUEST)
+            read_h2_response(s, f"{ip}:{port}")
+        else:
+            s.sendall(REQUEST_TLS)
+            read_response(s, f"{ip}:{port}")
         kept.append(s)
     return kept
 
@@ -160,8 +203,9 @@ def still_open(socks: list[socket.socket]) -> int:
 def measure(name: str, server: hb.Server, ip: str, port: int, tls_port: int, count: int,
             args) -> dict:
     pids = server.pids()
-    if args.tls:
-        one_request_each_tls(ip, tls_port, args.warmup)  # closed at once: warm-up only
+    if args.tls or args.h2:
+        for s in one_request_each_tls(ip, tls_port, args.warmup, args.h2):  # warm-up only
+            s.close()
     for _ in range(args.warmup):
         status, _ = hb.http_get(ip, port)
         if status != 200:
@@ -169,8 +213,8 @@ def measure(name: str, server: hb.Server, ip: str, port: int, tls_port: int, cou
     time.sleep(args.settle)
     before = rss_kib(pids)
     start = time.time()
-    if args.tls:
-        socks = one_request_each_tls(ip, tls_port, count)
+    if args.tls or args.h2:
+        socks = one_request_each_tls(ip, tls_port, count, args.h2)
     else:
         socks = one_request_each(ip, port, count, args.batch)
     took = time.time() - start
@@ -200,6 +244,8 @@ def main() -> int:
     p.add_argument("--origin-port", type=int, default=18180)
     p.add_argument("--tls", action="store_true",
                    help="TLS 1.3 connections to the HTTPS ports (opened one after the other)")
+    p.add_argument("--h2", action="store_true",
+                   help="as --tls, with ALPN h2: one HTTP/2 request (stream 1) per connection")
     p.add_argument("--out", default="", help="append a Markdown table to this file")
     args = p.parse_args()
 
@@ -243,11 +289,11 @@ def main() -> int:
         bench.stop_all()
 
     lines = [
-        f"### Idle keep-alive {'TLS ' if args.tls else ''}connections ({datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
+        f"### Idle keep-alive {'HTTP/2 ' if args.h2 else 'TLS ' if args.tls else ''}connections ({datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()})",
         "",
         f"`bench/idle_memory.py --connections {args.connections} --batch {args.batch}"
-        f"{' --tls' if args.tls else ''}`: "
+        f"{' --tls' if args.tls else ''}{' --h2' if args.h2 else ''}`: "
         "one request per connection, then idle; RSS delta / connections.",
         "",
         "| proxy | idle connections | RSS before (KiB) | RSS with them (KiB) | still open | "

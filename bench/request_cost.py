@@ -4,11 +4,14 @@ instructions (valgrind --tool=callgrind) and system calls (strace -c), per reque
 wrk load; plus CPU microseconds per request from /proc (noisy on a shared machine), and `perf`:
 a `perf record` profile of user and kernel time by symbol, written to a text file.
 
-Each of --binaries (strait builds to compare, e.g. before and after a change) is measured in the
-same way, one after the other, in front of the same three nginx origins as bench/http_bench.py.
+Each of --binaries (strait builds to compare, e.g. before and after a change; `nginx` and
+`haproxy` name the peers, in one process each) is measured in the same way, one after the other,
+in front of the same three nginx origins as bench/http_bench.py. The h2 load is h2load over TLS
+(--connections x 10 streams).
 
-  bench/request_cost.py --binaries base=/path/strait,new=build-bench/strait \
-      [--loads h1,h1-close,tls] [--measure callgrind,strace,cpu] [--seconds 4] [--connections 4]
+  bench/request_cost.py --binaries base=/path/strait,new=build-bench/strait[,nginx,haproxy] \
+      [--loads h1,h1-close,tls,h2] [--measure callgrind,strace,cpu,perf] [--seconds 4] \
+      [--connections 4] [--peer-headers ingress-nginx|none] [--keep-profile PREFIX]
 """
 
 import argparse

@@ -136,11 +136,20 @@ class Http2Transport final : public Http2Connection {
   }
 
  protected:
-  void read_some(char* buffer, size_t size) override {
-    stream_.async_read_some(asio::buffer(buffer, size),
-                            recycled([self = shared_from_this()](const error_code& ec, size_t n) {
-                              self->on_read(ec, n);
-                            }));
+  void read_some() override {
+    auto done = recycled(
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      stream_.async_read_some(asio::buffer(read_buffer(), kReadBuffer), std::move(done));
+    } else {
+      // The plaintext buffer only once a record is there to decrypt: an idle connection's
+      // pending read holds none.
+      stream_.async_read_some_lazily([this] { return asio::buffer(read_buffer(), kReadBuffer); },
+                                     std::move(done));
+    }
+  }
+  void release_transport_memory() override {
+    if constexpr (!std::is_same_v<Stream, tcp::socket>) stream_.release_idle_memory();
   }
   void write(const char* data, size_t size) override {
     asio::async_write(stream_, asio::buffer(data, size),
@@ -177,7 +186,6 @@ Http2Connection::Http2Connection(Worker& worker, std::string client_ip, std::str
       client_ip_(std::move(client_ip)),
       server_port_(std::move(server_port)),
       tls_(tls),
-      read_buffer_(new char[kReadBuffer]),
       glitch_tokens_(kGlitchBurst) {
   // nghttp2's per-stream objects come from the worker's block cache (h2_memory.hpp).
   nghttp2_session_server_new3(&session_, server_callbacks(), this, server_options(),
@@ -212,20 +220,36 @@ void Http2Connection::start(std::string_view already_read) {
 
 // ---- bytes in --------------------------------------------------------------------------------
 
+char* Http2Connection::read_buffer() {
+  if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);
+  read_buffer_in_use_ = true;
+  return read_buffer_.get();
+}
+
+void Http2Connection::release_idle_memory() {
+  if (!streams_.empty() || closed_) return;
+  if (!read_buffer_in_use_) read_buffer_.reset();
+  if (writing_) return;
+  std::string().swap(out_);
+  release_transport_memory();
+}
+
 void Http2Connection::read_next() {
+  release_idle_memory();
   if (closed_ || reading_ || !nghttp2_session_want_read(session_)) return;
   reading_ = true;
-  read_some(read_buffer_.get(), kReadBuffer);
+  read_some();
 }
 
 void Http2Connection::on_read(const error_code& ec, size_t n) {
   reading_ = false;
+  read_buffer_in_use_ = false;
   if (closed_) return;
   if (ec) return close();
   if (lingering_) {
     // Discarding what the client still sends, so our last frames are not lost to a reset.
     reading_ = true;
-    return read_some(read_buffer_.get(), kReadBuffer);
+    return read_some();
   }
   receive(read_buffer_.get(), n);
   if (closed_) return;
@@ -459,7 +483,7 @@ void Http2Connection::linger_close() {
   deadline_ms = worker_.now_ms() + static_cast<uint64_t>(kLinger.count());
   if (!reading_) {
     reading_ = true;
-    read_some(read_buffer_.get(), kReadBuffer);
+    read_some();
   }
 }
 

@@ -73,8 +73,14 @@ class Http2Connection : public TimedConnection,
   void on_written(const boost::system::error_code& ec);
 
  protected:
-  // The transport (plain or TLS socket) behind the session.
-  virtual void read_some(char* buffer, size_t size) = 0;  // completes with on_read
+  // The transport (plain or TLS socket) behind the session. read_some completes with on_read,
+  // into read_buffer(), which it asks for only when it has bytes to put there (TLS) or when it
+  // starts (plain socket).
+  virtual void read_some() = 0;
+  // Drops what an idle transport holds (TLS: empty ciphertext buffers).
+  virtual void release_transport_memory() = 0;
+  // The read buffer, allocated on demand; in use until on_read.
+  char* read_buffer();
   virtual void write(const char* data, size_t size) = 0;  // completes with on_written
   virtual void shutdown_send() = 0;
   virtual void close_transport() = 0;
@@ -82,6 +88,9 @@ class Http2Connection : public TimedConnection,
  private:
   void receive(const char* data, size_t size);
   void read_next();
+  // No stream open: frees the read buffer (unless a read is filling it) and the output batch,
+  // so that an idle connection keeps nghttp2's and OpenSSL's state and little else.
+  void release_idle_memory();
   void close();
   void linger_close();
   void update_deadline();
@@ -96,6 +105,7 @@ class Http2Connection : public TimedConnection,
       RecyclingAllocator<std::pair<const int32_t, std::shared_ptr<Http2Stream>>>>;
   StreamMap streams_;
   std::unique_ptr<char[]> read_buffer_;
+  bool read_buffer_in_use_ = false;  // handed to the transport; on_read gives it back
   std::string out_;
   bool reading_ = false;
   bool writing_ = false;

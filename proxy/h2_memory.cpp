@@ -20,10 +20,11 @@ namespace strait::proxy {
 namespace {
 
 // Block sizes (header included), powers of two and the halves between them: at most a third
-// of a block is slack. Larger requests (nghttp2's frame buffers, made once per session) are not
-// cached.
-constexpr size_t kClassSizes[] = {64,   96,   128,  192,  256,  384,  512,   768,   1024,
-                                  1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576};
+// of a block is slack. Larger requests are not cached: nghttp2's outbound frame buffer (16 KiB
+// and a frame header, made once per session and held for its life) would take a 24 KiB block,
+// 8 KiB of slack in every HTTP/2 connection.
+constexpr size_t kClassSizes[] = {64,   96,   128,  192,  256,  384,  512,   768,  1024,
+                                  1536, 2048, 3072, 4096, 6144, 8192, 12288, 16384};
 constexpr size_t kClasses = std::size(kClassSizes);
 constexpr uint32_t kUncached = UINT32_MAX;
 // What one class may keep. Blocks are only ever kept after being in use, so this bounds the

@@ -104,9 +104,14 @@ bool TlsCore::has_buffered_input() const {
 boost::asio::mutable_buffer TlsCore::input_space() {
   // A socket read follows only OpenSSL's WANT_READ, which the BIO reports once `in` is drained
   // (and then reset to its start): the whole buffer is free.
-  if (in_was_full && in_capacity < kInputSize && in_end == 0) {
-    in.reset();  // more is coming than the small buffer takes: grow
-    in_capacity = kInputSize;
+  if (in_end == 0) {
+    if (in_was_full && in_capacity < kInputSize) {
+      in.reset();  // more is coming than the small buffer takes: grow
+      in_capacity = kInputSize;
+    } else if (!in_was_full && in_capacity == kInputSize && last_read < kIdleInputSize) {
+      in.reset();  // the burst is over: small again
+      in_capacity = kIdleInputSize;
+    }
   }
   in_was_full = false;
   if (!in) {

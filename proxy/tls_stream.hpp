@@ -59,6 +59,7 @@ struct TlsCore {
   boost::asio::mutable_buffer input_space();
   void input_arrived(size_t n) {
     in_end += n;
+    last_read = n;
     if (in_end == in_capacity) in_was_full = true;
   }
   // Between requests: frees the buffers that hold nothing (OpenSSL frees its own:
@@ -72,11 +73,13 @@ struct TlsCore {
 
   boost::asio::ip::tcp::socket socket;
   ssl_st* ssl = nullptr;
-  // Ciphertext read from the socket that OpenSSL has not taken yet. Small while the connection
-  // waits for a request (most fit); a read that fills it makes the next one large (an upload, a
-  // long head, HTTP/2), until the connection is idle again.
+  // Ciphertext read from the socket that OpenSSL has not taken yet. Small while reads are small
+  // (a connection waiting for its next request; most requests fit); a read that fills it makes
+  // the next one large (an upload, a long head, a burst of HTTP/2 frames), and a small read
+  // after that makes it small again: an HTTP/2 connection always has a read pending, so it
+  // cannot wait for a moment without one.
   std::unique_ptr<char[]> in;
-  size_t in_begin = 0, in_end = 0, in_capacity = 0;
+  size_t in_begin = 0, in_end = 0, in_capacity = 0, last_read = 0;
   bool in_was_full = false;
   bool in_eof = false;
   bool reading = false;  // a socket read is in flight (one at a time: they share `in`)
@@ -143,6 +146,16 @@ class TlsStream {
     boost::asio::async_compose<Handler, void(error_code, size_t)>(
         Op<ReadStep>(core_.get(), ReadStep{b.data(), b.size()}), handler, core_->socket);
   }
+  // As async_read_some, but the plaintext buffer is asked of `buffer()` (returning an
+  // asio::mutable_buffer) only when OpenSSL is about to fill it, and is not used after the
+  // completion: an idle connection's pending read holds no plaintext buffer (HTTP/2 frees its
+  // 16 KiB one between requests).
+  template <typename BufferSource, typename Handler>
+  void async_read_some_lazily(BufferSource buffer, Handler&& handler) {
+    boost::asio::async_compose<Handler, void(error_code, size_t)>(
+        Op<LazyReadStep<BufferSource>>(core_.get(), LazyReadStep<BufferSource>{std::move(buffer)}),
+        handler, core_->socket);
+  }
   template <typename ConstBuffers, typename Handler>
   void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
     boost::asio::async_compose<Handler, void(error_code, size_t)>(
@@ -150,15 +163,27 @@ class TlsStream {
   }
 
  private:
-  // The OpenSSL call each operation repeats until it is done.
+  // The OpenSSL call each operation repeats until it is done. kReads: asks the socket first
+  // when OpenSSL holds nothing; kTransfers: completes with a byte count.
   struct ReadStep {
+    static constexpr bool kReads = true, kTransfers = true;
     void* data;
     size_t size;
     TlsCore::Outcome run(TlsCore& c, size_t& n, error_code& ec) const {
       return size == 0 ? (n = 0, TlsCore::Outcome::Done) : c.read(data, size, n, ec);
     }
   };
+  template <typename BufferSource>
+  struct LazyReadStep {
+    static constexpr bool kReads = true, kTransfers = true;
+    BufferSource buffer;
+    TlsCore::Outcome run(TlsCore& c, size_t& n, error_code& ec) {
+      const boost::asio::mutable_buffer b = buffer();
+      return b.size() == 0 ? (n = 0, TlsCore::Outcome::Done) : c.read(b.data(), b.size(), n, ec);
+    }
+  };
   struct WriteStep {
+    static constexpr bool kReads = false, kTransfers = true;
     boost::asio::const_buffer plain;
     TlsCore::Outcome run(TlsCore& c, size_t& n, error_code& ec) const {
       if (plain.size() == 0) return n = 0, TlsCore::Outcome::Done;
@@ -166,9 +191,11 @@ class TlsStream {
     }
   };
   struct HandshakeStep {
+    static constexpr bool kReads = false, kTransfers = false;
     TlsCore::Outcome run(TlsCore& c, size_t&, error_code& ec) const { return c.handshake(ec); }
   };
   struct ShutdownStep {
+    static constexpr bool kReads = false, kTransfers = false;
     TlsCore::Outcome run(TlsCore& c, size_t&, error_code& ec) const { return c.shutdown(ec); }
   };
 
@@ -222,8 +249,7 @@ class TlsStream {
           return complete(self, result);
       }
       // Ask the socket first when OpenSSL could only say it needs input.
-      if (std::is_same_v<Step, ReadStep> && !c.has_buffered_input() && !c.in_eof)
-        return read_input(self);
+      if (Step::kReads && !c.has_buffered_input() && !c.in_eof) return read_input(self);
       const uint64_t produced = c.produced;
       outcome = step.run(c, n, result);
       // Wait for the bytes this call produced (not for those another operation is writing).
@@ -279,7 +305,7 @@ class TlsStream {
         result = ec;
         return boost::asio::post(core->socket.get_executor(), std::move(self));
       }
-      if constexpr (std::is_same_v<Step, ReadStep> || std::is_same_v<Step, WriteStep>) {
+      if constexpr (Step::kTransfers) {
         self.complete(ec, ec ? size_t{0} : n);
       } else {
         self.complete(ec);

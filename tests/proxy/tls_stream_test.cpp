@@ -421,5 +421,71 @@ TEST(TlsStream, AnIdleStreamKeepsOnlyASmallInputBufferAndGrowsItForLargeInput) {
   EXPECT_LE(held_idle, 1024u + 128);
 }
 
+// HTTP/2's read: the plaintext buffer is asked for only when a record is there to decrypt, so an
+// idle connection's pending read holds none; after a burst, a small read makes the input buffer
+// small again by itself (an HTTP/2 connection always has a read pending, so it never gets a
+// moment without one to call release_idle_memory in).
+TEST(TlsStream, ALazyReadAsksForItsBufferOnlyWhenARecordArrives) {
+  Server server;
+  const std::string burst = pattern(30000);
+  std::string received;
+  char buffer[4096];
+  int buffer_requests = 0;
+  bool asked_before_data = false;
+  size_t held_after_burst = 0, held_after_small = 0;
+  std::promise<void> read_posted, burst_read, small_read, all_read;
+  std::function<void()> read_more;
+  read_more = [&] {
+    server.stream->async_read_some_lazily(
+        [&] {
+          ++buffer_requests;
+          return asio::buffer(buffer);
+        },
+        [&](const error_code& ec, size_t n) {
+          ASSERT_FALSE(ec) << ec.message();
+          received.append(buffer, n);
+          if (received.size() < burst.size()) return read_more();
+          if (received.size() == burst.size()) {
+            held_after_burst = server.stream->buffered_capacity();
+            burst_read.set_value();
+            return read_more();
+          }
+          if (received.size() == burst.size() + 6) {  // "small1" read into the large buffer
+            small_read.set_value();
+            return read_more();
+          }
+          held_after_small = server.stream->buffered_capacity();  // "small2": a small buffer
+          all_read.set_value();
+        });
+  };
+  server.serve([&](TlsStream&) {
+    read_more();
+    // Nothing has arrived: a pending read, no buffer asked for.
+    asio::post(server.io, [&] {
+      asked_before_data = buffer_requests > 0;
+      read_posted.set_value();
+    });
+  });
+  std::thread client([&] {
+    Client c(server.port());
+    ASSERT_TRUE(c.connected);
+    read_posted.get_future().wait();
+    ASSERT_TRUE(c.write(burst));
+    burst_read.get_future().wait();
+    ASSERT_TRUE(c.write("small1"));
+    small_read.get_future().wait();
+    ASSERT_TRUE(c.write("small2"));
+    // Closing with the server's session tickets unread would reset the connection.
+    all_read.get_future().wait_for(std::chrono::seconds(15));
+  });
+  server.io.run();
+  client.join();
+  EXPECT_FALSE(asked_before_data);
+  EXPECT_GT(buffer_requests, 0);
+  EXPECT_TRUE(received == burst + "small1small2");
+  EXPECT_GT(held_after_burst, 16u * 1024);  // a burst: record-sized reads
+  EXPECT_LT(held_after_small, 4096u);       // a small read made the next one small (1 KiB)
+}
+
 }  // namespace
 }  // namespace strait::proxy
