@@ -17,6 +17,7 @@ using error_code = boost::system::error_code;
 constexpr size_t kReadBuffer = 16 * 1024;
 // Output is gathered up to this much before a write: several frames, one syscall.
 constexpr size_t kWriteBatch = 64 * 1024;
+constexpr size_t kFirstBatch = 4096;
 // The connection-level receive window: bounds the request-body bytes one connection can have
 // buffered in strait across all its streams.
 constexpr int32_t kConnectionWindow = 1 << 20;
@@ -278,6 +279,9 @@ void Http2Connection::flush() {
   if (closed_ || writing_ || lingering_) return;
   if (in_session_) return;  // the caller (mem_recv / mem_send) flushes when it returns
   out_.clear();
+  // Freed while the connection is idle (release_idle_memory): one allocation, not a doubling
+  // series, for a typical batch.
+  if (out_.capacity() < kFirstBatch) out_.reserve(kFirstBatch);
   in_session_ = true;
   while (out_.size() < kWriteBatch) {
     const uint8_t* data = nullptr;

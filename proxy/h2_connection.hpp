@@ -74,8 +74,8 @@ class Http2Connection : public TimedConnection,
 
  protected:
   // The transport (plain or TLS socket) behind the session. read_some completes with on_read,
-  // into read_buffer(), which it asks for only when it has bytes to put there (TLS) or when it
-  // starts (plain socket).
+  // into read_buffer(), which it asks for only once a record has arrived (TLS: the pending read
+  // of an idle connection holds no buffer) or when it starts (plain socket).
   virtual void read_some() = 0;
   // Drops what an idle transport holds (TLS: empty ciphertext buffers).
   virtual void release_transport_memory() = 0;

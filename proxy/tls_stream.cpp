@@ -122,9 +122,12 @@ boost::asio::mutable_buffer TlsCore::input_space() {
 }
 
 void TlsCore::release_idle_memory() {
-  if (!reading && in_begin == in_end && in_capacity > kIdleInputSize) {
+  if (!reading && in_begin == in_end) {
+    // The idle read allocates a small buffer again, whatever the last read was.
     in.reset();
     in_capacity = 0;
+    in_was_full = false;
+    last_read = 0;
   }
   if (flushing) return;  // a write is in progress: its buffers stay
   if (out.empty()) std::string().swap(out);

@@ -62,8 +62,9 @@ struct TlsCore {
     last_read = n;
     if (in_end == in_capacity) in_was_full = true;
   }
-  // Between requests: frees the buffers that hold nothing (OpenSSL frees its own:
-  // SSL_MODE_RELEASE_BUFFERS), so that an idle connection keeps only a small input buffer.
+  // Between requests: frees the input buffer if it is drained and no read is filling it, and the
+  // output buffers if no write is in progress (OpenSSL frees its own: SSL_MODE_RELEASE_BUFFERS);
+  // the idle read then allocates a small input buffer.
   void release_idle_memory();
   bool has_output() const { return !out.empty(); }
   // After out was written: what OpenSSL wrote meanwhile becomes out.
@@ -120,7 +121,9 @@ class TlsStream {
 
   ssl_st* native_handle() { return core_->ssl; }
   void release_idle_memory() { core_->release_idle_memory(); }
-  // Bytes of ciphertext buffer held by the stream, OpenSSL's aside (tests).
+  // Bytes of ciphertext input buffer, and of every buffer held by the stream, OpenSSL's aside
+  // (tests).
+  size_t input_capacity() const { return core_->in_capacity; }
   size_t buffered_capacity() const {
     return core_->in_capacity + core_->out.capacity() + core_->pending.capacity() +
            core_->stage.capacity();

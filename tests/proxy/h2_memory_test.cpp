@@ -17,7 +17,7 @@ namespace {
 TEST(H2Memory, BlocksOfEverySizeAreUsableAndRecycled) {
   std::vector<std::pair<unsigned char*, size_t>> blocks;
   for (size_t size : {size_t{1}, size_t{48}, size_t{49}, size_t{100}, size_t{1000}, size_t{4500},
-                      size_t{24560}, size_t{24561}, size_t{100000}}) {
+                      size_t{16368}, size_t{16369}, size_t{100000}}) {
     auto* p = static_cast<unsigned char*>(h2_memory::allocate(size));
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u) << size;
