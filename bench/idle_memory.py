@@ -59,18 +59,23 @@ def read_response(s, where: str) -> None:
         if not chunk:
             raise RuntimeError(f"{where}: connection closed before the response")
         data += chunk
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if not sep:
-            continue
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"{where}: {head[:60]!r}")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if len(body) >= length:
+        if response_complete(data, where):
             return
+
+
+def response_complete(data: bytes, where: str) -> bool:
+    """Whether data holds a whole response (head and Content-Length body); raises unless 200."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"{where}: {head[:60]!r}")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return len(body) >= length
 
 
 def h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
@@ -159,20 +164,11 @@ def one_request_each(ip: str, port: int, count: int, batch: int) -> list[socket.
                 if not chunk:
                     raise RuntimeError(f"{ip}:{port}: connection closed before the response")
                 data = pending[s] + chunk
-                head, sep, body = data.partition(b"\r\n\r\n")
-                if sep:
-                    if not head.startswith(b"HTTP/1.1 200"):
-                        raise RuntimeError(f"{ip}:{port}: {head[:60]!r}")
-                    length = 0
-                    for line in head.split(b"\r\n")[1:]:
-                        name, _, value = line.partition(b":")
-                        if name.strip().lower() == b"content-length":
-                            length = int(value)
-                    if len(body) >= length:
-                        sel.unregister(s)
-                        del pending[s]
-                        kept.append(s)
-                        continue
+                if response_complete(data, f"{ip}:{port}"):
+                    sel.unregister(s)
+                    del pending[s]
+                    kept.append(s)
+                    continue
                 pending[s] = data
     sel.close()
     return kept
