@@ -279,9 +279,6 @@ void Http2Connection::flush() {
   if (closed_ || writing_ || lingering_) return;
   if (in_session_) return;  // the caller (mem_recv / mem_send) flushes when it returns
   out_.clear();
-  // Freed while the connection is idle (release_idle_memory): one allocation, not a doubling
-  // series, for a typical batch.
-  if (out_.capacity() < kFirstBatch) out_.reserve(kFirstBatch);
   in_session_ = true;
   while (out_.size() < kWriteBatch) {
     const uint8_t* data = nullptr;
@@ -291,6 +288,9 @@ void Http2Connection::flush() {
       return close();
     }
     if (n == 0) break;
+    // Freed while the connection is idle (release_idle_memory): one allocation, not a doubling
+    // series, for a typical batch; none for a flush with nothing to send.
+    if (out_.capacity() < kFirstBatch) out_.reserve(kFirstBatch);
     out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
   in_session_ = false;
