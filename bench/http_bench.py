@@ -360,6 +360,30 @@ backend origins
 """
 
 
+def start_peer(bench, name: str, port: int, tls_port: int, origin_port: int, cert: dict,
+               ingress_headers: bool, cpus: str = "", prefix: list[str] | None = None,
+               one_process: bool = False) -> Server:
+    """Writes the peer's config (nginx or haproxy), starts it, waits until it answers on port.
+    prefix: a command in front (valgrind, for instance); one_process: nginx without a master, so
+    that a tool attached to the process sees all of its work."""
+    if name == "nginx":
+        conf = os.path.join(bench.tmp, "nginx-proxy.conf")
+        text = nginx_proxy_config(bench.tmp, port, tls_port, origin_port, cert, ingress_headers)
+        if one_process:
+            text = text.replace("master_process on;", "master_process off;")
+        argv = ["nginx", "-c", conf, "-e", "stderr"]
+    else:
+        conf = os.path.join(bench.tmp, "haproxy.cfg")
+        text = haproxy_config(port, tls_port, origin_port, cert, ingress_headers)
+        argv = ["haproxy", "-f", conf, "-db"]
+    with open(conf, "w") as f:
+        f.write(text)
+    server = bench.start(name, (prefix or []) + argv, cpus)
+    wait_until(lambda: http_get(PROXY_IP, port, timeout=5) == (200, BODY), 120 if prefix else 10,
+               name, server)
+    return server
+
+
 def strait_manifests(d: str, origin_port: int, cert: dict) -> None:
     os.makedirs(d, exist_ok=True)
     b64 = lambda path: base64.b64encode(open(path, "rb").read()).decode()  # noqa: E731
@@ -620,22 +644,15 @@ class Bench:
 
         # nginx.
         np_, ntls = ports["nginx"]
-        conf = os.path.join(self.tmp, "nginx-proxy.conf")
-        with open(conf, "w") as f:
-            f.write(nginx_proxy_config(self.tmp, np_, ntls, op, cert,
-                                       a.peer_headers == "ingress-nginx"))
-        nginx = self.start("nginx", ["nginx", "-c", conf, "-e", "stderr"], a.proxy_cpus)
-        wait_until(lambda: http_get(PROXY_IP, np_) == (200, BODY), 10, "nginx", nginx)
+        nginx = start_peer(self, "nginx", np_, ntls, op, cert, a.peer_headers == "ingress-nginx",
+                           a.proxy_cpus)
         self.targets["nginx"] = {"server": nginx, "ip": PROXY_IP, "port": np_, "tls_port": ntls,
                                  "tls": True, "h2": True, "note": ""}
 
         # HAProxy.
         hp, htls = ports["haproxy"]
-        conf = os.path.join(self.tmp, "haproxy.cfg")
-        with open(conf, "w") as f:
-            f.write(haproxy_config(hp, htls, op, cert, a.peer_headers == "ingress-nginx"))
-        haproxy = self.start("haproxy", ["haproxy", "-f", conf, "-db"], a.proxy_cpus)
-        wait_until(lambda: http_get(PROXY_IP, hp) == (200, BODY), 10, "haproxy", haproxy)
+        haproxy = start_peer(self, "haproxy", hp, htls, op, cert,
+                             a.peer_headers == "ingress-nginx", a.proxy_cpus)
         self.targets["haproxy"] = {"server": haproxy, "ip": PROXY_IP, "port": hp,
                                    "tls_port": htls, "tls": True, "h2": True, "note": ""}
 

@@ -34,7 +34,8 @@ LOADS = {"h1": ("http", False), "h1-close": ("http", True), "tls": ("https", Fal
 PEERS = ("nginx", "haproxy")
 
 
-def wrk(args, tmp: str, scheme: str, port: int, close: bool) -> int:
+def run_load(args, tmp: str, scheme: str, port: int, close: bool) -> int:
+    """wrk (or h2load for h2) for --seconds; the requests served."""
     if scheme == "h2":
         return h2load(args, port)
     cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
@@ -68,21 +69,8 @@ def start_target(args, bench: hb.Bench, binary: str, manifests: str, port: int, 
                  cert: dict) -> hb.Server:
     if binary not in PEERS:
         return start_strait(bench, binary, manifests, port, prefix)
-    if binary == "nginx":
-        conf = os.path.join(bench.tmp, "nginx-proxy.conf")
-        with open(conf, "w") as f:
-            f.write(hb.nginx_proxy_config(bench.tmp, port, port + 1, args.origin_port, cert,
-                                          args.peer_headers == "ingress-nginx")
-                    .replace("master_process on;", "master_process off;"))
-        s = bench.start("nginx", prefix + ["nginx", "-c", conf, "-e", "stderr"])
-    else:
-        conf = os.path.join(bench.tmp, "haproxy.cfg")
-        with open(conf, "w") as f:
-            f.write(hb.haproxy_config(port, port + 1, args.origin_port, cert,
-                                      args.peer_headers == "ingress-nginx"))
-        s = bench.start("haproxy", prefix + ["haproxy", "-f", conf, "-db"])
-    hb.wait_until(lambda: hb.http_get(hb.PROXY_IP, port, timeout=5) == (200, hb.BODY), 120, binary, s)
-    return s
+    return hb.start_peer(bench, binary, port, port + 1, args.origin_port, cert,
+                         args.peer_headers == "ingress-nginx", prefix=prefix, one_process=True)
 
 
 def start_strait(bench: hb.Bench, binary: str, manifests: str, port: int, prefix: list[str]) -> hb.Server:
@@ -110,7 +98,7 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
         for _ in range(50):
             hb.http_get(hb.PROXY_IP, port, timeout=5)
         subprocess.run(["callgrind_control", "-z", str(s.proc.pid)], capture_output=True, check=True)
-        n = wrk(args, bench.tmp, scheme, target_port, close)
+        n = run_load(args, bench.tmp, scheme, target_port, close)
         subprocess.run(["callgrind_control", "-d", str(s.proc.pid)], capture_output=True, check=True)
         total = 0
         for f in glob.glob(out + ".*"):
@@ -132,7 +120,7 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
         log = os.path.join(bench.tmp, "strace.txt")
         tracer = subprocess.Popen(["strace", "-c", "-f", "-o", log, "-p", str(s.proc.pid)])
         time.sleep(0.5)
-        n = wrk(args, bench.tmp, scheme, target_port, close)
+        n = run_load(args, bench.tmp, scheme, target_port, close)
         tracer.send_signal(2)
         tracer.wait(timeout=30)
         if args.keep_profile:
@@ -150,13 +138,13 @@ def measure(args, bench: hb.Bench, binary: str, manifests: str, load: str, how: 
     if how == "perf":
         recording = perf_profile.Recording(s.proc.pid,
                                            f"{args.keep_profile or 'perf'}.{build_name(binary)}.{load}")
-        n = wrk(args, bench.tmp, scheme, target_port, close)
+        n = run_load(args, bench.tmp, scheme, target_port, close)
         print(f"perf profile: {recording.stop()} (perf report -i {recording.prefix}.data)",
               file=sys.stderr)
         bench.stop_all()
         return float(n)
     before = sum(hb.cpu_ticks([s.proc.pid]))
-    n = wrk(args, bench.tmp, scheme, target_port, close)
+    n = run_load(args, bench.tmp, scheme, target_port, close)
     after = sum(hb.cpu_ticks([s.proc.pid]))
     bench.stop_all()
     return (after - before) / hb.CLK_TCK * 1e6 / n

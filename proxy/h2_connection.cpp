@@ -141,12 +141,12 @@ class Http2Transport final : public Http2Connection {
     auto done = recycled(
         [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
-      stream_.async_read_some(asio::buffer(read_buffer(), kReadBuffer), std::move(done));
+      stream_.async_read_some(asio::buffer(lend_read_buffer(), kReadBuffer), std::move(done));
     } else {
       // The plaintext buffer only once a record is there to decrypt: an idle connection's
       // pending read holds none.
-      stream_.async_read_some_lazily([this] { return asio::buffer(read_buffer(), kReadBuffer); },
-                                     std::move(done));
+      stream_.async_read_some_lazily(
+          [this] { return asio::buffer(lend_read_buffer(), kReadBuffer); }, std::move(done));
     }
   }
   void release_transport_memory() override {
@@ -221,7 +221,7 @@ void Http2Connection::start(std::string_view already_read) {
 
 // ---- bytes in --------------------------------------------------------------------------------
 
-char* Http2Connection::read_buffer() {
+char* Http2Connection::lend_read_buffer() {
   if (!read_buffer_) read_buffer_ = std::make_unique_for_overwrite<char[]>(kReadBuffer);
   read_buffer_in_use_ = true;
   return read_buffer_.get();

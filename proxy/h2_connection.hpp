@@ -74,13 +74,14 @@ class Http2Connection : public TimedConnection,
 
  protected:
   // The transport (plain or TLS socket) behind the session. read_some completes with on_read,
-  // into read_buffer(), which it asks for only once a record has arrived (TLS: the pending read
-  // of an idle connection holds no buffer) or when it starts (plain socket).
+  // into lend_read_buffer(), which it asks for only once a record has arrived (TLS: the pending
+  // read of an idle connection holds no buffer) or when it starts (plain socket).
   virtual void read_some() = 0;
   // Drops what an idle transport holds (TLS: empty ciphertext buffers).
   virtual void release_transport_memory() = 0;
-  // The read buffer, allocated on demand; in use until on_read.
-  char* read_buffer();
+  // The read buffer, allocated on demand and lent to the transport's read until on_read
+  // (release_idle_memory does not free it meanwhile).
+  char* lend_read_buffer();
   virtual void write(const char* data, size_t size) = 0;  // completes with on_written
   virtual void shutdown_send() = 0;
   virtual void close_transport() = 0;

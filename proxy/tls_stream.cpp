@@ -105,15 +105,14 @@ boost::asio::mutable_buffer TlsCore::input_space() {
   // A socket read follows only OpenSSL's WANT_READ, which the BIO reports once `in` is drained
   // (and then reset to its start): the whole buffer is free.
   if (in_end == 0) {
-    if (in_was_full && in_capacity < kInputSize) {
-      in.reset();  // more is coming than the small buffer takes: grow
+    if (in_capacity == kIdleInputSize && last_read == kIdleInputSize) {
+      in.reset();  // the last read filled the small buffer, more is coming: grow
       in_capacity = kInputSize;
-    } else if (!in_was_full && in_capacity == kInputSize && last_read < kIdleInputSize) {
+    } else if (in_capacity == kInputSize && last_read < kIdleInputSize) {
       in.reset();  // the burst is over: small again
       in_capacity = kIdleInputSize;
     }
   }
-  in_was_full = false;
   if (!in) {
     if (in_capacity == 0) in_capacity = kIdleInputSize;
     in = std::make_unique_for_overwrite<char[]>(in_capacity);
@@ -126,7 +125,6 @@ void TlsCore::release_idle_memory() {
     // The idle read allocates a small buffer again, whatever the last read was.
     in.reset();
     in_capacity = 0;
-    in_was_full = false;
     last_read = 0;
   }
   if (flushing) return;  // a write is in progress: its buffers stay

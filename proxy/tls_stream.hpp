@@ -60,7 +60,6 @@ struct TlsCore {
   void input_arrived(size_t n) {
     in_end += n;
     last_read = n;
-    if (in_end == in_capacity) in_was_full = true;
   }
   // Between requests: frees the input buffer if it is drained and no read is filling it, and the
   // output buffers if no write is in progress (OpenSSL frees its own: SSL_MODE_RELEASE_BUFFERS);
@@ -80,8 +79,9 @@ struct TlsCore {
   // after that makes it small again: an HTTP/2 connection always has a read pending, so it
   // cannot wait for a moment without one.
   std::unique_ptr<char[]> in;
+  // last_read: bytes of the last socket read (each lands in a drained buffer, so a read that
+  // filled it has last_read == in_capacity).
   size_t in_begin = 0, in_end = 0, in_capacity = 0, last_read = 0;
-  bool in_was_full = false;
   bool in_eof = false;
   bool reading = false;  // a socket read is in flight (one at a time: they share `in`)
   // Ciphertext OpenSSL wrote: `out` is being written (or is about to be) while `flushing`; what
